@@ -1,0 +1,45 @@
+# The two user commands: `make demo` and `make test`. Everything else is a helper.
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+PY := /usr/bin/python3
+
+.PHONY: all deps configure build demo test bench sanitize format clean
+
+all: build
+
+deps:
+	@./tools/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j$(JOBS)
+
+## make demo: dependencies, build, then the main job on the bundled sample feed and default model
+demo: build
+	./$(BUILD)/tickrt demo
+
+## make test: dependencies, build, then every test (C++ via CTest, Python oracle checks included)
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+## make bench: the benchmark suite (prints one table)
+bench: build
+	./tools/bench.sh $(BUILD)
+
+## make sanitize: ASan + UBSan build running the whole suite
+sanitize: deps
+	@cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTICKRT_CUDA=OFF \
+	  -DTICKRT_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-sanitize -j$(JOBS)
+	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  TICKRT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) --timeout 1800
+
+## make format: clang-format every C++ source in place
+format:
+	@find engine feeds kernels tools tests -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) build-sanitize

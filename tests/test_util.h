@@ -1,0 +1,60 @@
+// Small helpers shared by the tests: scratch directories, running the tickrt binary and the Python oracle.
+#pragma once
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace tickrt::test {
+
+// A fresh directory under the system temp dir, removed when the object goes out of scope.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / fmt::format("tickrt-test-{}-{:x}", ::getpid(), rd());
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command, capturing stdout+stderr.
+inline CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed: " + cmd);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// The built tickrt binary (CMake passes its path).
+inline std::string tickrt_binary() { return TICKRT_BINARY; }
+inline std::string python() { return TICKRT_PYTHON; }
+inline std::string source_dir() { return TICKRT_SOURCE_DIR; }
+inline std::string shared_data(const std::string& file) { return std::string(TICKRT_SHARED_DATA) + "/" + file; }
+
+// A unique ipc endpoint path for this process and test.
+inline std::string ipc_endpoint(const std::string& tag) {
+  return fmt::format("ipc:///tmp/tickrt-test-{}-{}", ::getpid(), tag);
+}
+
+}  // namespace tickrt::test
