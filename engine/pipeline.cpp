@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "engine/clock.h"
+#include "feeds/clock.h"
 
 namespace tickrt {
 
@@ -104,7 +104,7 @@ void Pipeline::flush(SignalSink& sink) {
     }
     backend_.step(step_slots_.data(), k, step_x_.data(), step_y_.data(), step_info_.data());
     ++counters_.waves;
-    const int64_t model_ns = now_ns();
+    const int64_t model_ns = feeds::realtime_ns();
     for (int j = 0; j < k; ++j) {
       const Pending& p = queue_[order_[begin + j]];
       SignalOut s;

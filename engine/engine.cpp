@@ -1,0 +1,194 @@
+#include "engine/engine.h"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <zmq.hpp>
+
+#include "engine/metrics_server.h"
+#include "engine/tick_adapter.h"
+#include "feeds/clock.h"
+#include "feeds/endpoint.h"
+#include "feeds/zmq_sink.h"
+#include "feeds/zmq_source.h"
+
+namespace tickrt {
+
+namespace {
+
+FeatureSpec load_feature_spec(const std::filesystem::path& model_dir) {
+  const auto file = model_dir / "features.json";
+  if (!std::filesystem::exists(file))
+    throw std::runtime_error(fmt::format("{}: missing; the engine needs the model's feature list and "
+                                         "normalisation (the trainer writes it; init-model writes defaults)",
+                                         file.string()));
+  return FeatureSpec::load(file);
+}
+
+void pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0)
+    throw std::runtime_error(fmt::format("--cpu {}: cannot pin the engine thread to that CPU", cpu));
+}
+
+}  // namespace
+
+struct Engine::Impl final : feeds::FeedHandler {
+  EngineOptions opts;
+  boost::asio::io_context io;
+  zmq::context_t zmq_context{1};
+  Model model;
+  FeatureSpec spec;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<feeds::ZmqSink> sink;
+  std::unique_ptr<SignalPublisher> publisher;
+  std::unique_ptr<feeds::ZmqSource> source;
+  MetricsRegistry registry;
+  std::unique_ptr<MetricsServer> metrics_server;
+  boost::asio::signal_set signals{io};
+  boost::asio::steady_timer log_timer{io};
+  uint64_t unexpected_signals = 0;
+  bool stopping = false;
+
+  explicit Impl(const EngineOptions& o) : opts(o) {
+    model = Model::load(opts.model_dir);
+    spec = load_feature_spec(opts.model_dir);
+    backend = make_backend(opts.backend, model, opts.max_instruments, opts.max_batch);
+    PipelineOptions po;
+    po.max_instruments = opts.max_instruments;
+    po.max_batch = opts.max_batch;
+    po.session_gap_s = model.config.session_gap_s.value_or(0.0);
+    pipeline = std::make_unique<Pipeline>(model, spec, *backend, po);
+
+    feeds::ZmqSinkOptions so;
+    so.endpoints = feeds::parse_endpoints(opts.pub, feeds::SocketRole::Publisher);
+    so.send_hwm = opts.send_hwm;
+    so.linger_ms = 200;
+    sink = std::make_unique<feeds::ZmqSink>(zmq_context, so);
+    publisher = std::make_unique<SignalPublisher>(*sink, model.hash);
+
+    feeds::ZmqSourceOptions src;
+    src.endpoints = feeds::parse_endpoints(opts.sub, feeds::SocketRole::Subscriber);
+    src.topics = opts.topics;
+    src.receive_hwm = opts.receive_hwm;
+    src.max_batch = static_cast<size_t>(opts.max_batch);
+    src.busy_poll = opts.busy_poll;
+    source = std::make_unique<feeds::ZmqSource>(io, zmq_context, src, *this);
+
+    register_metrics();
+    if (!opts.metrics.empty()) metrics_server = std::make_unique<MetricsServer>(io, opts.metrics, registry);
+  }
+
+  // ---- hot path: called by the source on the loop thread -------------------------------------------
+  void on_tick(const feeds::TickEvent& e) override {
+    if (pipeline->full()) pipeline->flush(*publisher);
+    pipeline->submit(to_tick_in(e, feeds::realtime_ns()));
+  }
+  void on_signal(const feeds::SignalEvent&) override { ++unexpected_signals; }
+  void on_drain_end(std::size_t) override { pipeline->flush(*publisher); }
+
+  // ---- setup and control ----------------------------------------------------------------------------
+  void register_metrics() {
+    const PipelineCounters& c = pipeline->counters();
+    registry.counter("tickrt_ticks_submitted_total", "Verified ticks offered to the pipeline", "",
+                     [&c] { return double(c.submitted); });
+    registry.counter("tickrt_ticks_accepted_total", "Ticks that reached a model step", "",
+                     [&c] { return double(c.accepted); });
+    registry.counter("tickrt_signals_total", "Signals produced (one per accepted tick)", "",
+                     [&c] { return double(c.signals); });
+    registry.counter("tickrt_waves_total", "Batched model steps", "", [&c] { return double(c.waves); });
+    registry.counter("tickrt_session_resets_total", "Instrument states reset by the session gap", "",
+                     [&c] { return double(c.session_resets); });
+    for (size_t r = 0; r < c.rejects.size(); ++r)
+      registry.counter("tickrt_pipeline_rejects_total", "Ticks refused by the pipeline, by reason",
+                       fmt::format("reason=\"{}\"", to_string(static_cast<PipelineReject>(r))),
+                       [&c, r] { return double(c.rejects[r]); });
+    const feeds::ZmqSource& s = *source;
+    for (size_t r = 0; r < feeds::kRejectReasonCount; ++r)
+      registry.counter("tickrt_decode_rejects_total", "Messages refused by the decoder, by reason",
+                       fmt::format("reason=\"{}\"", feeds::reject_reason_name(static_cast<feeds::RejectReason>(r))),
+                       [&s, r] { return double(s.rejects()[static_cast<feeds::RejectReason>(r)]); });
+    registry.counter("tickrt_messages_received_total", "Messages read from the SUB socket", "",
+                     [&s] { return double(s.counters().messages.load()); });
+    registry.counter("tickrt_wakeups_total", "Receive drains started", "",
+                     [&s] { return double(s.counters().wakeups.load()); });
+    registry.counter("tickrt_unexpected_signals_total", "Signal messages received on the tick socket", "",
+                     [this] { return double(unexpected_signals); });
+    const feeds::ZmqSink& k = *sink;
+    registry.counter("tickrt_signals_sent_total", "Signals accepted by the PUB socket", "",
+                     [&k] { return double(k.counters().sent.load()); });
+    registry.counter("tickrt_signals_dropped_total", "Signals dropped at a subscriber's high-water mark", "",
+                     [&k] { return double(k.counters().dropped.load()); });
+    registry.gauge("tickrt_instruments", "Instruments holding a slot", "",
+                   [this] { return double(pipeline->instruments().size()); });
+    registry.gauge("tickrt_instrument_capacity", "Slots available (--max-instruments)", "",
+                   [this] { return double(opts.max_instruments); });
+  }
+
+  void arm_log_timer() {
+    if (opts.log_every_s <= 0 || opts.quiet) return;
+    log_timer.expires_after(std::chrono::milliseconds(static_cast<int64_t>(opts.log_every_s * 1000)));
+    log_timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      fmt::print(stderr, "tickrt run: {}\n", registry.render_line());
+      arm_log_timer();
+    });
+  }
+
+  void shutdown() {
+    if (stopping) return;
+    stopping = true;
+    source->stop();                 // stop intake
+    pipeline->flush(*publisher);    // finish the current wave(s)
+    signals.cancel();
+    log_timer.cancel();
+    if (metrics_server) metrics_server->close();
+    io.stop();
+  }
+};
+
+Engine::Engine(const EngineOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+Engine::~Engine() = default;
+
+int Engine::run() {
+  Impl& m = *impl_;
+  if (m.opts.cpu >= 0) pin_to_cpu(m.opts.cpu);
+  set_ftz_daz();
+  if (m.opts.handle_signals) {
+    m.signals.add(SIGINT);
+    m.signals.add(SIGTERM);
+    m.signals.async_wait([&m](boost::system::error_code ec, int) {
+      if (!ec) m.shutdown();
+    });
+  }
+  m.arm_log_timer();
+  m.source->start();
+  if (!m.opts.quiet)
+    fmt::print(stderr, "tickrt run: model {} ({:016x}), backend {}, sub {}, pub {}\n", m.opts.model_dir.string(),
+               m.model.hash, m.backend->name(), fmt::join(m.source->endpoints(), ","),
+               fmt::join(m.sink->endpoints(), ","));
+  m.io.run();
+  if (!m.opts.quiet) fmt::print(stderr, "tickrt run: stopped: {}\n", m.registry.render_line());
+  return 0;
+}
+
+void Engine::request_stop() {
+  boost::asio::post(impl_->io, [m = impl_.get()] { m->shutdown(); });
+}
+
+std::vector<std::string> Engine::sub_endpoints() const { return impl_->source->endpoints(); }
+std::vector<std::string> Engine::pub_endpoints() const { return impl_->sink->endpoints(); }
+uint16_t Engine::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : 0; }
+const MetricsRegistry& Engine::metrics() const { return impl_->registry; }
+const PipelineCounters& Engine::counters() const { return impl_->pipeline->counters(); }
+
+}  // namespace tickrt

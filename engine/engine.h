@@ -1,0 +1,70 @@
+// The live engine (`tickrt run`): ZeroMQ SUB -> verify -> pipeline (slot, features, batched model step) ->
+// Signal -> ZeroMQ PUB, on one Boost.Asio io_context on one (optionally pinned) thread. Timers (metrics log,
+// housekeeping), the /metrics endpoint and SIGINT/SIGTERM handling live on the same loop, so nothing the
+// hot path touches is shared with another thread.
+//
+// On each wake-up the source drains up to --max-batch messages; the engine queues their ticks in the
+// pipeline and steps them when the drain ends (or the batch is full), one batched step per wave.
+#pragma once
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/metrics.h"
+#include "engine/pipeline.h"
+#include "engine/publisher.h"
+
+namespace tickrt {
+
+enum class LatePolicy { wait, stale };
+
+struct EngineOptions {
+  std::filesystem::path model_dir;
+  std::vector<std::string> sub;     // endpoints (CZMQ notation; default connect)
+  std::vector<std::string> pub;     // endpoints (default bind)
+  std::vector<std::string> topics;  // subscription prefixes; empty: all
+  std::string backend = "cpu";
+  int max_instruments = 1024;
+  int max_batch = 256;
+  int cpu = -1;                     // pin the engine thread to this CPU (-1: no pinning)
+  bool busy_poll = false;
+  std::string metrics;              // HOST:PORT for /metrics; empty: not served
+  double log_every_s = 10;          // metrics log line period; 0: never
+  std::filesystem::path snapshot_dir;  // restore at start, write at shutdown; empty: none
+  LatePolicy late_refresh = LatePolicy::wait;
+  int receive_hwm = 1'000'000;
+  int send_hwm = 1'000'000;
+  bool handle_signals = true;       // SIGINT/SIGTERM stop the engine (tests running in-process turn it off)
+  bool quiet = false;               // no log lines (tests)
+};
+
+class Engine {
+ public:
+  // Setup: loads the model and features.json, makes the backend, opens the sockets, restores the snapshot.
+  // Throws std::runtime_error naming the file, field or endpoint at fault.
+  explicit Engine(const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Runs the loop on the calling thread until SIGINT/SIGTERM or request_stop(): then stops intake, steps what
+  // is queued, writes the snapshot (when configured) and returns 0.
+  int run();
+  // Asks a running engine to stop as a signal would. Any thread.
+  void request_stop();
+
+  // Endpoints as bound/connected (a bind to port * shows the port the system chose).
+  std::vector<std::string> sub_endpoints() const;
+  std::vector<std::string> pub_endpoints() const;
+  uint16_t metrics_port() const;
+  const MetricsRegistry& metrics() const;
+  const PipelineCounters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tickrt

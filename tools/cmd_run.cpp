@@ -1,0 +1,43 @@
+// tickrt run: the live engine.
+#include <fmt/core.h>
+
+#include "engine/engine.h"
+#include "tools/command_registry.h"
+
+namespace {
+
+tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one model step per tick, signals out",
+                              [](CLI::App& app) {
+  auto o = std::make_shared<tickrt::EngineOptions>();
+  auto late = std::make_shared<std::string>("wait");
+  app.add_option("--model", o->model_dir, "model directory (config.json, model.safetensors, features.json)")
+      ->required();
+  app.add_option("--sub", o->sub, "tick endpoint(s) to subscribe to (default connect; @ binds)")->required();
+  app.add_option("--pub", o->pub, "signal endpoint(s) to publish on (default bind; > connects)")->required();
+  app.add_option("--topic", o->topics, "instrument symbol prefix(es) to subscribe to (default: all)");
+  app.add_option("--backend", o->backend, "cpu or cuda")->capture_default_str();
+  app.add_option("--max-instruments", o->max_instruments, "instrument slots (fixed at start)")
+      ->capture_default_str();
+  app.add_option("--max-batch", o->max_batch, "most ticks drained and stepped per wake-up")->capture_default_str();
+  app.add_option("--cpu", o->cpu, "pin the engine thread to this CPU");
+  app.add_flag("--busy-poll", o->busy_poll, "spin on the socket instead of sleeping (lowest latency, one core)");
+  app.add_option("--metrics", o->metrics, "serve Prometheus metrics at HOST:PORT (e.g. 127.0.0.1:9100)");
+  app.add_option("--log-every", o->log_every_s, "seconds between metrics log lines (0: never)")
+      ->capture_default_str();
+  app.add_option("--snapshot", o->snapshot_dir, "restore state from DIR at start, write it there at shutdown");
+  app.add_option("--late-refresh", *late, "attention refresh past its deadline: wait (exact) or stale")
+      ->check(CLI::IsMember({"wait", "stale"}))
+      ->capture_default_str();
+  app.add_option("--rcvhwm", o->receive_hwm, "ZeroMQ receive high-water mark (messages)")->capture_default_str();
+  app.add_option("--sndhwm", o->send_hwm, "ZeroMQ send high-water mark (messages)")->capture_default_str();
+  app.footer(
+      "Example:\n  tickrt run --model models/default --sub '>tcp://127.0.0.1:5555' --pub '@tcp://127.0.0.1:5556' \\\n"
+      "      --metrics 127.0.0.1:9100 --snapshot /var/lib/tickrt/snap");
+  return [o, late] {
+    o->late_refresh = *late == "stale" ? tickrt::LatePolicy::stale : tickrt::LatePolicy::wait;
+    tickrt::Engine engine(*o);
+    return engine.run();
+  };
+});
+
+}  // namespace
