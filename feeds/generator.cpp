@@ -39,8 +39,9 @@ void validate(const GeneratorConfig& c) {
 TickGenerator::TickGenerator(const GeneratorConfig& config) : config_(config), rng_(config.seed) {
   validate(config_);
   baseline_ = config_.rate * (1.0 - config_.burstiness);
-  // Excitation decays over ~10 mean inter-arrival times (at least 5 ms apart at low rates).
-  decay_ = std::max(200.0, config_.rate / 10.0);
+  // Excitation decays over ~100 mean inter-arrival times (1 ms at 100k ticks/s; at most 5 ms at low rates),
+  // so bursts are visible on the millisecond scale.
+  decay_ = std::max(200.0, config_.rate / 100.0);
   jump_ = config_.burstiness * decay_;
   target_variance_ = kEventVolatility * kEventVolatility;
 

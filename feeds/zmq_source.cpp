@@ -27,6 +27,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
   std::size_t max_batch;
   bool busy_poll;
   bool running = false;
+  bool halted = false;                // stop() was called: a drain in progress ends after the current message
   bool wait_pending = false;          // an async_wait is queued
   bool continuation_pending = false;  // a drain is posted
 
@@ -55,7 +56,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
   std::size_t drain(std::size_t limit) {
     void* s = socket.handle();
     std::size_t n = 0;
-    while (limit == 0 || n < limit) {
+    while ((limit == 0 || n < limit) && !halted) {
       if (zmq_msg_recv(topic.handle(), s, ZMQ_DONTWAIT) < 0) {
         int err = zmq_errno();
         if (err == EINTR) continue;
@@ -150,6 +151,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
   void start() {
     if (running) return;
     running = true;
+    halted = false;
     if (busy_poll) {
       boost::asio::post(io, [self = shared_from_this()] { self->spin(); });
       return;
@@ -160,6 +162,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
 
   void stop() noexcept {
     running = false;
+    halted = true;
     if (descriptor.is_open()) {
       boost::system::error_code ec;
       descriptor.cancel(ec);

@@ -72,7 +72,9 @@ class ZmqSource {
   ZmqSource& operator=(const ZmqSource&) = delete;
 
   void start();          // begins waiting (or spinning) on the io_context
-  void stop() noexcept;  // stops reading; pending handlers become no-ops. Idempotent.
+  // Stops reading: a drain in progress ends after the current message (a handler may call this), pending
+  // handlers become no-ops, drain() reads nothing until start(). Idempotent.
+  void stop() noexcept;
 
   // Reads and dispatches up to `max_messages` (0: until EAGAIN) right now; returns how many were read.
   // What start() runs on every wake-up; callable directly when the caller owns the loop.
