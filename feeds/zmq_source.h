@@ -12,7 +12,9 @@
 // messages are counted by reason and reported to the handler. The receive path allocates nothing itself
 // (frames are received into preallocated zmq::message_t objects).
 //
-// Threading: construct, start, stop and destroy on the io_context's thread (or while it is not running).
+// Threading: construct, start, stop and destroy on the io_context's thread (or while it is not running); the
+// io_context and the zmq::context_t must outlive the source. Handlers still queued when the source is destroyed
+// keep only its inner state alive and do nothing.
 // The descriptor is released, never closed, by Asio: ZeroMQ owns that fd and aborts if someone else closes it.
 #pragma once
 #include <atomic>
