@@ -132,7 +132,9 @@ JournalSummary summarize_journal(const std::string& path) {
   s.rate_busy = rates(per_second, 0);
   s.rate_all = rates(per_second, s.span_seconds - s.busy_seconds);
 
-  std::sort_heap(gaps.begin(), gaps.end(), smaller_gap);  // largest first
+  std::sort(gaps.begin(), gaps.end(), [](const EventGap& a, const EventGap& b) {  // largest first, then earliest
+    return a.gap_ns != b.gap_ns ? a.gap_ns > b.gap_ns : a.record < b.record;
+  });
   s.largest_gaps = std::move(gaps);
   std::stable_sort(s.instruments.begin(), s.instruments.end(),
                    [](const auto& a, const auto& b) { return a.records > b.records; });

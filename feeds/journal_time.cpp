@@ -24,8 +24,11 @@ std::string format_utc_ns(int64_t ns) {
 
 std::string format_duration_ns(int64_t ns) {
   const double s = static_cast<double>(ns) / 1e9;
-  if (ns < 0) return fmt::format("{:.3f} s", s);
-  if (s < 60) return fmt::format("{:.3f} s", s);
+  const int64_t mag = ns < 0 ? -ns : ns;
+  if (mag < 1'000) return fmt::format("{} ns", ns);
+  if (mag < 1'000'000) return fmt::format("{:.3f} us", static_cast<double>(ns) / 1e3);
+  if (mag < 1'000'000'000) return fmt::format("{:.3f} ms", static_cast<double>(ns) / 1e6);
+  if (ns < 0 || s < 60) return fmt::format("{:.3f} s", s);
   const int64_t whole = ns / 1'000'000'000;
   const double frac = static_cast<double>(ns % 1'000'000'000) / 1e9;
   if (whole < 3600) return fmt::format("{} min {:.3f} s", whole / 60, static_cast<double>(whole % 60) + frac);
