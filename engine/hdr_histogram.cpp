@@ -169,6 +169,7 @@ double HdrHistogram::stddev() const noexcept {
 
 int64_t HdrHistogram::value_at_percentile(double percentile) const noexcept {
   if (total_count_ == 0) return 0;
+  if (std::isnan(percentile)) percentile = 0.0;
   // One ulp below the request so 99.9% of 1e6 (999000.0000000001 in doubles) does not round up a whole count.
   const double requested =
       std::clamp(std::nextafter(percentile, -std::numeric_limits<double>::infinity()), 0.0, 100.0);
@@ -224,6 +225,8 @@ void write_hgrm(std::ostream& out, const HdrHistogram& h, double value_scaling, 
 }
 
 std::string format_hgrm(const HdrHistogram& h, double value_scaling, int ticks_per_half_distance) {
+  if (!(value_scaling > 0.0))
+    throw std::runtime_error(fmt::format("format_hgrm: value_scaling must be > 0, got {}", value_scaling));
   const int d = h.significant_digits();
   std::string s = fmt::format("{:>12} {:>14} {:>10} {:>14}\n\n", "Value", "Percentile", "TotalCount",
                               "1/(1-Percentile)");

@@ -36,6 +36,7 @@ class HdrHistogram {
   // negative values are recorded as 0 and counted in negative_count() (both count samples, so record_n adds n).
   void record(int64_t value) noexcept { record_n(value, 1); }
   void record_n(int64_t value, int64_t count) noexcept {
+    if (count <= 0) return;  // nothing to add; a negative count must not un-record samples
     const int64_t v = clamp_counted(value, count);
     counts_[index_of(v)] += count;
     total_count_ += count;
@@ -65,6 +66,7 @@ class HdrHistogram {
   double stddev() const noexcept;
   // Java getValueAtPercentile: target count = max(1, ceil(nextafter(p, -inf)/100 * total)); returns the highest
   // equivalent value of the first slot whose cumulative count reaches it (lowest equivalent for p == 0).
+  // p is clamped to 0..100; NaN reads as 0.
   int64_t value_at_percentile(double percentile) const noexcept;
   int64_t count_at(int64_t value) const noexcept { return counts_[index_of(clamp(value))]; }
 
@@ -140,7 +142,8 @@ std::vector<HdrPercentileStep> percentile_steps(const HdrHistogram& h, int ticks
 
 // Writes the .hgrm text: header, rows "%12.<digits>f %2.12f %10d %14.2f" (the 100% row without the last column),
 // footer with mean, stddev, max, total count, buckets and sub-buckets. Values are divided by value_scaling
-// (e.g. 1000.0 to print microseconds from nanoseconds).
+// (e.g. 1000.0 to print microseconds from nanoseconds). Throws std::runtime_error if value_scaling <= 0 or
+// ticks_per_half_distance < 1.
 void write_hgrm(std::ostream& out, const HdrHistogram& h, double value_scaling = 1.0,
                 int ticks_per_half_distance = 5);
 std::string format_hgrm(const HdrHistogram& h, double value_scaling = 1.0, int ticks_per_half_distance = 5);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/hdr_histogram.h"
+#include "engine/latency.h"
 #include "tests/test_util.h"
 
 using tickrt::HdrHistogram;
@@ -204,6 +205,12 @@ TEST_CASE("hdr: values outside the trackable range are clamped and counted") {
   CHECK(h.max() == h.highest_equivalent(1'000'000));
   CHECK(h.min() == 0);
   CHECK(h.value_at_percentile(100.0) == h.highest_equivalent(1'000'000));
+  CHECK(h.value_at_percentile(250.0) == h.highest_equivalent(1'000'000));  // percentile clamped to 100
+  CHECK(h.value_at_percentile(std::nan("")) == 0);                           // NaN reads as 0
+  h.record_n(700, 0);
+  h.record_n(700, -4);  // a negative count must not un-record anything
+  CHECK(h.count_at(700) == 0);
+  CHECK(h.total_count() == 6);
   h.record_corrected(5'000'000, 400'000);  // clamped to 1e6 first, then 600k (200k < interval: not missed)
   CHECK(h.overflow_count() == 5);
   CHECK(h.total_count() == 8);
@@ -241,6 +248,9 @@ TEST_CASE("hdr: .hgrm text follows the reference format exactly") {
       "#[Max     =       10.000, Total count    =           10]\n"
       "#[Buckets =           22, SubBuckets     =         2048]\n";
   CHECK(tickrt::format_hgrm(h) == expected);
+  CHECK_THROWS_WITH(tickrt::format_hgrm(h, 0.0), Catch::Contains("value_scaling"));
+  CHECK_THROWS_WITH(tickrt::format_hgrm(h, 1.0, 0), Catch::Contains("ticks_per_half_distance"));
+  CHECK(tickrt::format_hgrm(HdrHistogram(1, kHour_us, 3)).find("Total count    =            0") != std::string::npos);
 }
 
 TEST_CASE("hdr: .hgrm written then parsed back agrees with the histogram") {
@@ -320,4 +330,56 @@ TEST_CASE("hdr: agrees with the PyPI hdrhistogram reference (optional, tools/hgr
 
 TEST_CASE("hdr: record() ns per op (benchmark, prints only)", "[.bench]") {
   WARN(fmt::format("hdr record(): {:.2f} ns/op", tickrt::hdr_record_ns_per_op()));
+}
+
+TEST_CASE("hdr: stage latencies record stamps per stage and end to end") {
+  tickrt::StageLatencies lat({"decode", "model", "publish"});
+  const int64_t stamps[] = {1'000, 1'100, 2'100, 2'300};  // t_recv, t_decoded, t_model, t_sent (ns)
+  for (int i = 0; i < 1000; ++i) lat.record(stamps);
+  REQUIRE(lat.stage_count() == 3);
+  CHECK(lat.stage(0).count_at(100) == 1000);
+  CHECK(lat.stage(1).count_at(1000) == 1000);
+  CHECK(lat.stage(2).count_at(200) == 1000);
+  CHECK(lat.total().count_at(1300) == 1000);
+
+  const int64_t too_few[] = {1, 2, 3};
+  lat.record(too_few);
+  CHECK(lat.rejected_wrong_size() == 1);
+  CHECK(lat.total().total_count() == 1000);
+  const int64_t out_of_order[] = {1'000, 900, 2'100, 2'300};  // decode "took" -100 ns: recorded as 0, counted
+  lat.record(out_of_order);
+  CHECK(lat.stage(0).negative_count() == 1);
+  CHECK(lat.stage(0).count_at(0) == 1);
+
+  // Coordinated-omission correction applies to the end-to-end histogram only.
+  tickrt::StageLatencies open_loop({"decode", "model", "publish"});
+  const int64_t stalled[] = {0, 100, 900, 1'000};
+  open_loop.record(stalled, 100);
+  CHECK(open_loop.total().total_count() == 10);
+  CHECK(open_loop.stage(1).total_count() == 1);
+
+  lat.add(open_loop);
+  CHECK(lat.total().total_count() == 1001 + 10);
+  CHECK(lat.rejected_wrong_size() == 1);
+  tickrt::StageLatencies other({"decode", "step", "publish"});
+  CHECK_THROWS_WITH(lat.add(other), Catch::Contains("stage names differ"));
+  CHECK_THROWS_WITH(tickrt::StageLatencies({"a", "a"}), Catch::Contains("'a' appears twice"));
+  CHECK_THROWS_WITH(tickrt::StageLatencies({"total"}), Catch::Contains("reserved"));
+  CHECK_THROWS_WITH(tickrt::StageLatencies({}), Catch::Contains("empty"));
+
+  const std::string summary = lat.summary();
+  CHECK_THAT(summary, Catch::Contains("decode") && Catch::Contains("publish") && Catch::Contains("total"));
+  CHECK_THAT(summary, Catch::Contains("1011"));
+
+  tickrt::test::TempDir dir;
+  const auto paths = lat.write_hgrm_files(dir.path.string(), "run1_");
+  REQUIRE(paths.size() == 4);
+  CHECK(paths[3] == dir / "run1_total.hgrm");
+  CHECK(tickrt::read_hgrm(paths[1]).total_count == 1002);  // model: 1000 + out-of-order + open-loop
+  CHECK(tickrt::read_hgrm(paths[3]).total_count == 1011);
+  CHECK(tickrt::read_hgrm(paths[3]).max == Approx(1.3).margin(0.0005));  // us
+  CHECK_THROWS_WITH(lat.write_hgrm_files("/nonexistent/dir"), Catch::Contains("/nonexistent/dir/decode.hgrm"));
+  lat.reset();
+  CHECK(lat.total().total_count() == 0);
+  CHECK(lat.rejected_wrong_size() == 0);
 }
