@@ -96,7 +96,7 @@ TEST_CASE("hdr: equivalent ranges match the reference and the stated precision")
   }
 }
 
-TEST_CASE("hdr: percentiles of 1,000,000 log-normal and uniform samples are within precision") {
+TEST_CASE("hdr: percentiles of one million log-normal and uniform samples are within precision") {
   for (const bool lognormal : {true, false}) {
     INFO((lognormal ? "log-normal" : "uniform"));
     std::vector<int64_t> samples = lognormal ? lognormal_samples(1'000'000, 1) : uniform_samples(1'000'000, 2);
@@ -302,7 +302,7 @@ TEST_CASE("hdr: .hgrm parser rejects malformed text naming the line") {
   CHECK_THROWS_WITH(tickrt::read_hgrm("/nonexistent/dir/q.hgrm"), Catch::Contains("/nonexistent/dir/q.hgrm"));
 }
 
-TEST_CASE("hdr: agrees with the PyPI hdrhistogram reference (optional, tools/hgrm_check.py)", "[python]") {
+TEST_CASE("hdr: agrees with the PyPI hdrhistogram reference (optional: tools/hgrm_check.py)", "[python]") {
   const auto samples = lognormal_samples(100'000, 9);
   HdrHistogram h(1, kHour_us, 3);
   for (int64_t v : samples) h.record(v);
@@ -328,7 +328,7 @@ TEST_CASE("hdr: agrees with the PyPI hdrhistogram reference (optional, tools/hgr
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("hdr: record() ns per op (benchmark, prints only)", "[.bench]") {
+TEST_CASE("hdr: record() ns per op (benchmark: prints only)", "[.bench]") {
   WARN(fmt::format("hdr record(): {:.2f} ns/op", tickrt::hdr_record_ns_per_op()));
 }
 
