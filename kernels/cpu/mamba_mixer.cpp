@@ -14,6 +14,7 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/mixer.h"
+#include "kernels/cpu/simd_exp.h"
 
 namespace tickrt::cpu {
 namespace {
@@ -101,6 +102,24 @@ class MambaMixer final : public Mixer {
     float* s = at_offset<float>(state, ssm_off_);  // [E_i, N]
     const float* B = bc;
     const float* C = bc + N_;
+#if defined(__AVX512F__)
+    // The same update 16 state entries at a time (exp16 for expf; (Δ·B)·x as in the scalar form).
+    for (int d = 0; d < E_; ++d) {
+      float* sd = s + int64_t{d} * N_;
+      const float* Ad = A_.data() + int64_t{d} * N_;
+      const __m512 dtv = _mm512_set1_ps(dt[d]), xv = _mm512_set1_ps(xc[d]);
+      __m512 acc = _mm512_setzero_ps();
+      for (int n = 0; n < N_; n += 16) {
+        const __mmask16 m = N_ - n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (N_ - n)) - 1u);
+        const __m512 decay = exp16(_mm512_mul_ps(dtv, _mm512_maskz_loadu_ps(m, Ad + n)));
+        const __m512 drive = _mm512_mul_ps(_mm512_mul_ps(dtv, _mm512_maskz_loadu_ps(m, B + n)), xv);
+        const __m512 sn = _mm512_fmadd_ps(decay, _mm512_maskz_loadu_ps(m, sd + n), drive);
+        _mm512_mask_storeu_ps(sd + n, m, sn);
+        acc = _mm512_fmadd_ps(sn, _mm512_maskz_loadu_ps(m, C + n), acc);
+      }
+      y[d] = math::mamba_output(sum16(acc), Dskip_[d], xc[d], z[d]);
+    }
+#else
     for (int d = 0; d < E_; ++d) {
       float* sd = s + int64_t{d} * N_;
       const float* Ad = A_.data() + int64_t{d} * N_;
@@ -111,6 +130,7 @@ class MambaMixer final : public Mixer {
       }
       y[d] = math::mamba_output(sc, Dskip_[d], xc[d], z[d]);
     }
+#endif
   }
 
   int D_, E_, N_, K_, R_;
