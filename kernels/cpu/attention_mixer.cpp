@@ -16,6 +16,7 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/mixer.h"
+#include "kernels/cpu/simd.h"
 
 namespace tickrt::cpu {
 
@@ -65,9 +66,7 @@ void attention_refresh(const AttentionShape& s, const AttentionLayout& L, const 
     float m = -INFINITY;
     for (int i = 0; i < n; ++i) {
       const float* kr = keys + ((begin + i) % s.ring) * kvw + int64_t{g} * hd;
-      float dot = 0.0f;
-      for (int c = 0; c < hd; ++c) dot += qj[c] * kr[c];
-      scores[i] = dot * scale;
+      scores[i] = dot(qj, kr, hd) * scale;
       m = std::max(m, scores[i]);
     }
     float sum = 0.0f;

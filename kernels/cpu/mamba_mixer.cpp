@@ -14,7 +14,7 @@
 #include "kernels/cpu/cpu_util.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/mixer.h"
-#include "kernels/cpu/simd_exp.h"
+#include "kernels/cpu/simd.h"
 
 namespace tickrt::cpu {
 namespace {

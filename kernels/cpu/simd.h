@@ -1,11 +1,15 @@
-// exp(x) for 16 floats at once (AVX-512), for the mamba scan's exp(Δ·A) — libm's scalar expf was a third of the
-// step. Cephes' single-precision polynomial on x − n·ln2 with the 2^n scaling done by vscalefps: within 2 ulp
+// Small SIMD helpers of the CPU layers. dot(): a float dot product (GCC does not vectorise float reductions
+// without -ffast-math). exp16(): exp(x) for 16 floats at once (AVX-512), for the mamba scan's exp(Δ·A) — libm's
+// scalar expf was a third of the step. Cephes' single-precision polynomial on x − n·ln2 with the 2^n scaling done by vscalefps: within 2 ulp
 // of expf over the float range; large negative arguments give 0 (with FTZ) as expf does.
 #pragma once
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#endif
 
 namespace tickrt::cpu {
+
+#if defined(__AVX512F__)
 
 // The all-lanes masked forms of min/max/roundscale/scalef are used because GCC 12's unmasked ones start from
 // _mm512_undefined_ps() and trip -Wmaybe-uninitialized.
@@ -37,5 +41,22 @@ inline float sum16(__m512 v) {
   return s;
 }
 
-}  // namespace tickrt::cpu
 #endif
+
+// Σ a[i]·b[i], i < n.
+inline float dot(const float* a, const float* b, int n) {
+#if defined(__AVX512F__)
+  __m512 acc = _mm512_setzero_ps();
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1u);
+    acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
+  }
+  return sum16(acc);
+#else
+  float acc = 0.0f;
+  for (int i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+#endif
+}
+
+}  // namespace tickrt::cpu
