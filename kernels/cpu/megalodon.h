@@ -7,8 +7,8 @@
 //   offset 16·G         int64 chunk_len: keys cached in the current chunk = in-chunk position of the next tick
 //                       (0..C-1; wraps to 0 when it reaches C, which empties the chunk cache)
 //   cema_h              float [D, n, 2]   CEMA state h, (real, imag) pairs
-//   keys                float [C, Z]      keys of the current chunk, after RoPE (rows < chunk_len valid)
-//   values              float [C, V]      values of the current chunk (rows < chunk_len valid)
+//   keys                float [C, Z]      keys of the current chunk, after RoPE (rows < chunk_len valid, rest 0)
+//   values              float [C, V]      values of the current chunk (rows < chunk_len valid, rest 0)
 //   total               rounded up to a multiple of 64
 // All fields little-endian float32 / int64, as the host stores them.
 #pragma once

@@ -149,6 +149,13 @@ void MegalodonLayer::forward_rows(int rows, std::byte* const* states, float* h) 
   // reads positions up to its own).
   for (int r = 0; r < rows; ++r) project_qkv(states[r], pos_[r], z + r * Z, v + r * V, q + r * Z);
   for (int r = 0; r < rows; ++r) attend(states[r], pos_[r], q + r * Z, g + r * V, gated + r * V);
+  // A row that filled its chunk has used the cache for the last time: empty it, so rows at or past
+  // chunk_len are always zero and equal histories give equal state bytes (snapshots, CPU vs CUDA).
+  for (int r = 0; r < rows; ++r)
+    if (pos_[r] == d_.C - 1) {
+      std::memset(states[r] + layout_.keys, 0, sizeof(float) * static_cast<std::size_t>(d_.C) * Z);
+      std::memset(states[r] + layout_.values, 0, sizeof(float) * static_cast<std::size_t>(d_.C) * V);
+    }
 
   // Step 6: y = x + wh1·mx + b_h1 + wh2·(attn ⊙ g).
   wh2_.apply(gated, rows, y);  // [rows, D]
