@@ -2,6 +2,7 @@
 // state, batches of instruments with different histories, resets, and setup errors (MODEL-SPEC §6-8).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -136,8 +137,32 @@ TEST_CASE("megalodon: sequences split at odd points carry state exactly", "[mega
   const auto l = layout_of(b);
   CHECK(same_counters(l, s, whole_state, split_state));
   CHECK(tickrt::test::max_abs_diff(state_floats(l, s, whole_state), state_floats(l, s, split_state)) <= 1e-5);
-  // The chunk position is ticks since reset mod C.
-  CHECK(*reinterpret_cast<const int64_t*>(whole_state.get() + l.chunk_len) == T % s.C);
+  // The chunk position is ticks since reset mod C; cache rows past it are empty.
+  const int64_t pos = *reinterpret_cast<const int64_t*>(whole_state.get() + l.chunk_len);
+  CHECK(pos == T % s.C);
+  const auto* keys = reinterpret_cast<const float*>(whole_state.get() + l.keys);      // [C, Z]
+  const auto* values = reinterpret_cast<const float*>(whole_state.get() + l.values);  // [C, V]
+  CHECK(std::all_of(keys + pos * s.Z, keys + s.C * s.Z, [](float v) { return v == 0.0f; }));
+  CHECK(std::all_of(values + pos * s.V, values + s.C * s.V, [](float v) { return v == 0.0f; }));
+  CHECK(std::any_of(keys, keys + pos * s.Z, [](float v) { return v != 0.0f; }));
+}
+
+TEST_CASE("megalodon: test weights have exactly the names and shapes of expected_tensors", "[megalodon]") {
+  for (bool swiglu : {true, false}) {
+    MegaShape s;
+    s.swiglu = swiglu;
+    const auto cfg = tickrt::test::megalodon_config(s);
+    const auto w = tickrt::test::megalodon_weights(s, 1);
+    std::size_t layer_tensors = 0;
+    for (const auto& spec : tickrt::expected_tensors(cfg)) {
+      if (spec.name.rfind("layers.0.", 0) != 0) continue;
+      ++layer_tensors;
+      INFO(spec.name);
+      REQUIRE(w.tensors.count(spec.name) == 1);
+      CHECK(w.tensors.at(spec.name).shape == spec.shape);
+    }
+    CHECK(layer_tensors == w.tensors.size());
+  }
 }
 
 TEST_CASE("megalodon: a batch of instruments with different histories equals each stepped alone", "[megalodon]") {
