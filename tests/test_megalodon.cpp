@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/state_layout.h"
 #include "test_megalodon_util.h"
 
 namespace {
@@ -78,15 +79,24 @@ TEST_CASE("megalodon: state layout is 64-byte aligned, sized by the config, zero
   const auto l = tickrt::cpu::MegalodonStateLayout::of(tickrt::cpu::MegalodonDims::from(cfg));
   CHECK(l.timenorm == 0);
   CHECK(l.chunk_len == 2 * 16);
-  CHECK(l.cema_h == 64);
-  CHECK(l.keys == 64 + 32 * 8 * 2 * 4);
+  CHECK(l.cema_h == 2 * 16 + 8);
+  CHECK(l.keys == l.cema_h + 32 * 8 * 2 * 4);
   CHECK(l.values == l.keys + 8 * 32 * 4);
-  CHECK(l.total == l.values + 8 * 48 * 4);
+  CHECK(l.total == (l.values + 8 * 48 * 4 + 63) / 64 * 64);
   CHECK(l.total % 64 == 0);
+  CHECK(l.total == tickrt::layer_state_bytes(cfg, 0));
   CHECK(tickrt::cpu::megalodon_state_bytes(cfg) == l.total);
   Block b(s, 4);
   CHECK(b.layer->state_bytes() == l.total);
   CHECK(b.layer->context_age(nullptr) == 0);
+
+  // The size is the shared formula's (engine/state_layout.h) for awkward widths too.
+  for (MegaShape odd : {MegaShape{8, 6, 3, 3, 3, 5, 4, 8, false}, MegaShape{12, 4, 5, 1, 1, 7, 3, 12, true}}) {
+    const auto c = tickrt::test::megalodon_config(odd);
+    CHECK(tickrt::cpu::megalodon_state_bytes(c) == tickrt::layer_state_bytes(c, 0));
+    Block ob(odd, 2);
+    CHECK(ob.layer->state_bytes() == tickrt::layer_state_bytes(c, 0));
+  }
 
   // Defaults (z_dim, value_dim, norm_groups, ffn_hidden = 0) resolve to d_model-based widths.
   tickrt::ModelConfig d = cfg;
@@ -114,6 +124,12 @@ TEST_CASE("megalodon: sequence matches step without swiglu, 4 heads, 4 groups", 
   MegaShape s;
   s.heads = 4, s.G = 4, s.swiglu = false, s.C = 5, s.V = 32;
   check_sequence_matches_step(s, 300);
+}
+
+TEST_CASE("megalodon: sequence matches step for odd widths (linear tails, dv 1, one CEMA component)",
+          "[megalodon]") {
+  check_sequence_matches_step(MegaShape{8, 6, 3, 3, 3, 5, 4, 8, false}, 300);
+  check_sequence_matches_step(MegaShape{12, 4, 5, 1, 1, 7, 3, 12, true}, 300);
 }
 
 TEST_CASE("megalodon: sequences split at odd points carry state exactly", "[megalodon]") {

@@ -46,12 +46,14 @@ MegalodonDims MegalodonDims::from(const ModelConfig& cfg) {
 }
 
 MegalodonStateLayout MegalodonStateLayout::of(const MegalodonDims& d) {
+  // Packed in the order of the table in megalodon.h; only the total is rounded, so the size equals
+  // engine/state_layout.h's layer_state_bytes(), the one formula snapshots and the state slab use.
   MegalodonStateLayout l;
   l.timenorm = 0;
   l.chunk_len = l.timenorm + sizeof(TimestepGroupState) * static_cast<std::size_t>(d.G);
-  l.cema_h = align64(l.chunk_len + sizeof(int64_t));
-  l.keys = align64(l.cema_h + sizeof(float) * 2 * static_cast<std::size_t>(d.D) * d.n);
-  l.values = align64(l.keys + sizeof(float) * static_cast<std::size_t>(d.C) * d.Z);
+  l.cema_h = l.chunk_len + sizeof(int64_t);
+  l.keys = l.cema_h + sizeof(float) * 2 * static_cast<std::size_t>(d.D) * d.n;
+  l.values = l.keys + sizeof(float) * static_cast<std::size_t>(d.C) * d.Z;
   l.total = align64(l.values + sizeof(float) * static_cast<std::size_t>(d.C) * d.V);
   return l;
 }

@@ -2,14 +2,15 @@
 // The factory is make_megalodon_layer() in cpu_layer.h; the state layout here is shared with snapshots and
 // the CUDA backend, so it is a contract: change it only together with them.
 //
-// Per-instrument state (all-zero bytes = the reset state; every array starts on a 64-byte boundary):
+// Per-instrument state (all-zero bytes = the reset state), packed in this order, the total rounded up to a
+// multiple of 64 (its size is engine/state_layout.h's layer_state_bytes()):
 //   offset 0            G × TimestepGroupState {int64 count; float mean; float var}   (16 B per group)
 //   offset 16·G         int64 chunk_len: keys cached in the current chunk = in-chunk position of the next tick
 //                       (0..C-1; wraps to 0 when it reaches C, which empties the chunk cache)
-//   cema_h              float [D, n, 2]   CEMA state h, (real, imag) pairs
-//   keys                float [C, Z]      keys of the current chunk, after RoPE (rows < chunk_len valid, rest 0)
-//   values              float [C, V]      values of the current chunk (rows < chunk_len valid, rest 0)
-//   total               rounded up to a multiple of 64
+//   offset 16·G + 8     float h [D, n, 2]   CEMA state, (real, imag) pairs
+//   keys                float [C, Z]        keys of the current chunk, after RoPE (rows < chunk_len valid, rest 0)
+//   values              float [C, V]        values of the current chunk (rows < chunk_len valid, rest 0)
+// Every field is naturally aligned (8 bytes for the int64s and the complex pairs) given a 64-byte aligned base.
 // All fields little-endian float32 / int64, as the host stores them.
 #pragma once
 #include <cstddef>
