@@ -1,8 +1,7 @@
 // The CPU megalodon block's own consistency: state layout, step vs sequence, sequences split with carried
 // state, batches of instruments with different histories, resets, and setup errors (MODEL-SPEC §6-8).
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -21,7 +20,9 @@ struct Block {
   tickrt::Weights weights;
   std::unique_ptr<tickrt::cpu::Layer> layer;
   Block(const MegaShape& s, int max_batch, uint32_t seed = 3)
-      : shape(s), cfg(tickrt::test::megalodon_config(s)), weights(tickrt::test::megalodon_weights(s, seed)),
+      : shape(s),
+        cfg(tickrt::test::megalodon_config(s)),
+        weights(tickrt::test::megalodon_weights(s, seed)),
         layer(tickrt::cpu::make_megalodon_layer(cfg, weights, 0, max_batch)) {}
 };
 
@@ -35,7 +36,8 @@ std::vector<float> run_steps(tickrt::cpu::Layer& layer, StateBuf& state, const s
 
 // The float parts of a state (TimestepNorm moments, CEMA h, chunk K/V), for comparisons within tolerance;
 // the integer parts (counts, chunk position) are compared exactly by `same_counters`.
-std::vector<float> state_floats(const tickrt::cpu::MegalodonStateLayout& l, const MegaShape& s, StateBuf& st) {
+std::vector<float> state_floats(const tickrt::cpu::MegalodonStateLayout& l, const MegaShape& s,
+                                StateBuf& st) {
   std::vector<float> out;
   const auto* groups = reinterpret_cast<const tickrt::cpu::TimestepGroupState*>(st.get() + l.timenorm);
   for (int g = 0; g < s.G; ++g) out.insert(out.end(), {groups[g].mean, groups[g].var});
@@ -91,7 +93,8 @@ TEST_CASE("megalodon: state layout is 64-byte aligned, sized by the config, zero
   CHECK(b.layer->context_age(nullptr) == 0);
 
   // The size is the shared formula's (engine/state_layout.h) for awkward widths too.
-  for (MegaShape odd : {MegaShape{8, 6, 3, 3, 3, 5, 4, 8, false}, MegaShape{12, 4, 5, 1, 1, 7, 3, 12, true}}) {
+  for (MegaShape odd :
+       {MegaShape{8, 6, 3, 3, 3, 5, 4, 8, false}, MegaShape{12, 4, 5, 1, 1, 7, 3, 12, true}}) {
     const auto c = tickrt::test::megalodon_config(odd);
     CHECK(tickrt::cpu::megalodon_state_bytes(c) == tickrt::layer_state_bytes(c, 0));
     Block ob(odd, 2);
@@ -181,7 +184,8 @@ TEST_CASE("megalodon: test weights have exactly the names and shapes of expected
   }
 }
 
-TEST_CASE("megalodon: a batch of instruments with different histories equals each stepped alone", "[megalodon]") {
+TEST_CASE("megalodon: a batch of instruments with different histories equals each stepped alone",
+          "[megalodon]") {
   MegaShape s;
   const int k = 6;
   Block batched(s, k), alone(s, 1);

@@ -1,10 +1,9 @@
 // The CPU megalodon block against the PyTorch oracle (tools/train/tickmodel.py), MODEL-SPEC §8: a one-layer
 // model whose embed and head are identities, so the oracle's outputs are RMSNorm(block(x)) and can be
 // compared with this block's step() outputs passed through the same final norm.
-#include <catch2/catch.hpp>
-
 #include <fmt/core.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 #include <vector>
@@ -66,9 +65,12 @@ TEST_CASE("megalodon: step agrees with the PyTorch oracle (chunked sequence form
   write_raw(dir / "x.f32", x);
   const std::string py = tickrt::test::python();
   const std::string cmd = fmt::format(
-      "{py} -c \"import numpy as np, sys; np.save(sys.argv[2], np.fromfile(sys.argv[1], '<f4').reshape(-1, {D}))\" "
-      "{x32} {xnpy} && {py} {src}/tools/train/tickmodel.py run --model {model} --features {xnpy} --out {ynpy} "
-      "--chunk 37 && {py} -c \"import numpy as np, sys; np.load(sys.argv[1]).astype('<f4').tofile(sys.argv[2])\" "
+      "{py} -c \"import numpy as np, sys; np.save(sys.argv[2], np.fromfile(sys.argv[1], '<f4').reshape(-1, "
+      "{D}))\" "
+      "{x32} {xnpy} && {py} {src}/tools/train/tickmodel.py run --model {model} --features {xnpy} --out "
+      "{ynpy} "
+      "--chunk 37 && {py} -c \"import numpy as np, sys; "
+      "np.load(sys.argv[1]).astype('<f4').tofile(sys.argv[2])\" "
       "{ynpy} {y32}",
       fmt::arg("py", py), fmt::arg("D", D), fmt::arg("x32", dir / "x.f32"), fmt::arg("xnpy", dir / "x.npy"),
       fmt::arg("src", tickrt::test::source_dir()), fmt::arg("model", (dir.path / "model").string()),

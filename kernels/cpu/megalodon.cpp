@@ -33,7 +33,8 @@ MegalodonDims MegalodonDims::from(const ModelConfig& cfg) {
   if (d.D <= 0) throw std::runtime_error(fmt::format("config: d_model must be positive, got {}", d.D));
   require(d.heads > 0, "n_heads", fmt::format("must be positive, got {}", d.heads));
   require(d.Z % d.heads == 0, "z_dim", fmt::format("({}) must be divisible by n_heads ({})", d.Z, d.heads));
-  require(d.V % d.heads == 0, "value_dim", fmt::format("({}) must be divisible by n_heads ({})", d.V, d.heads));
+  require(d.V % d.heads == 0, "value_dim",
+          fmt::format("({}) must be divisible by n_heads ({})", d.V, d.heads));
   d.dz = d.Z / d.heads;
   d.dv = d.V / d.heads;
   require(d.dz % 2 == 0, "z_dim", fmt::format("per head ({}) must be even for RoPE pairs", d.dz));
