@@ -9,7 +9,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <limits>
 #include <set>
 #include <stdexcept>
 
@@ -17,6 +16,9 @@ namespace tickrt {
 namespace {
 
 constexpr const char* kFormat = "tickrt-model/1";
+// Every integer field is at most this (2^24), so that the int products the rest of the engine forms from them
+// (4*D, expand*D, W + l, ...) cannot overflow; real models are orders of magnitude smaller.
+constexpr int64_t kMaxInt = int64_t{1} << 24;
 
 // Reads one JSON object, remembering which keys were consumed so that leftovers can be refused.
 class ObjectReader {
@@ -52,13 +54,11 @@ class ObjectReader {
     if (!v) return def;
     const char* want = min > 0 ? "must be a positive integer" : "must be a non-negative integer";
     if (!v->is_number_integer()) fail_field(key, want, *v);
-    if (v->is_number_unsigned()) {
-      uint64_t u = v->get<uint64_t>();
-      if (u > static_cast<uint64_t>(std::numeric_limits<int>::max())) fail_field(key, want + std::string(" below 2^31"), *v);
-      return static_cast<int>(u);
-    }
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(kMaxInt))
+      fail_field(key, fmt::format("{} at most {}", want, kMaxInt), *v);
     int64_t s = v->get<int64_t>();
-    if (s < min || s > std::numeric_limits<int>::max()) fail_field(key, want, *v);
+    if (s < min) fail_field(key, want, *v);
+    if (s > kMaxInt) fail_field(key, fmt::format("{} at most {}", want, kMaxInt), *v);
     return static_cast<int>(s);
   }
 
@@ -244,6 +244,8 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& s
     m.proj_bias = r.get_bool("proj_bias", false);
     m.inner_norms = r.get_bool("inner_norms", true);
     r.refuse_unknown();
+    require(int64_t{m.expand} * D <= kMaxInt, source, "mamba.expand",
+            fmt::format("times d_model must be at most {}, got {} x {}", kMaxInt, m.expand, D));
   }
   {
     ObjectReader r = section("attention");

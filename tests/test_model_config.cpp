@@ -162,6 +162,9 @@ TEST_CASE("model config: every invalid field is refused naming it", "[model]") {
       {"/megalodon/swiglu", "yes", "field 'megalodon.swiglu' must be true or false"},
       {"/mamba", 3, "field 'mamba' must be a JSON object, got 3"},
       {"/d_modle", 32, "unknown field 'd_modle'"},
+      {"/attention/window", 1 << 25, "field 'attention.window' must be a positive integer at most 16777216"},
+      {"/d_model", 18446744073709551615ULL, "field 'd_model' must be a positive integer at most 16777216"},
+      {"/mamba/expand", 1 << 20, "field 'mamba.expand' times d_model must be at most 16777216, got 1048576 x 32"},
   };
   for (const Case& c : cases) {
     json j = minimal();
