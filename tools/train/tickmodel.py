@@ -452,10 +452,12 @@ class MambaMixer(nn.Module):
         # The recurrence h_t = decay_t h_{t-1} + inject_t as a loop over T: on CPU its cost is the same
         # memory-bound work as a vectorised scan (one fused op on [B, E, N] per tick), it never
         # exponentiates differences of cumulative sums, and it is exactly the step form's arithmetic.
+        # unbind (not decay[:, t]): its backward is one stack, where per-tick slicing would add a full-size
+        # zero gradient per tick (quadratic in T).
         h = st["ssm_state"]
         hs = []
-        for t in range(T):
-            h = torch.addcmul(inject[:, t], decay[:, t], h)
+        for decay_t, inject_t in zip(decay.unbind(1), inject.unbind(1)):
+            h = torch.addcmul(inject_t, decay_t, h)
             hs.append(h)
         H = torch.stack(hs, dim=1)                                  # [B, T, E, N]
         y = (H * cm.unsqueeze(2)).sum(-1) + self.D * xc             # [B, T, E]
@@ -1101,7 +1103,6 @@ def _init(args):
 
 
 def _bench_step(args):
-    torch.set_num_threads(1)
     model = TickModel.from_dir(args.model).eval()
     g = torch.Generator().manual_seed(0)
     xs = torch.randn(args.warmup + args.ticks, 1, model.cfg.n_features, generator=g)
@@ -1131,6 +1132,7 @@ def main(argv=None):
     r.add_argument("--out", required=True, help="where to write float32 [T, H] .npy")
     r.add_argument("--chunk", type=int, default=0, help="sequence form in pieces of N ticks, state carried")
     r.add_argument("--mode", choices=("sequence", "step"), default="sequence")
+    r.add_argument("--threads", type=int, default=1, help="torch intra-op threads (small models: 1 is fastest)")
     i = sub.add_parser("init", help="write a randomly initialised model",
                        epilog="example: tickmodel.py init --config cfg.json --seed 1 --out models/m")
     i.add_argument("--config", required=True, help="config.json to initialise")
@@ -1142,9 +1144,11 @@ def main(argv=None):
     b.add_argument("--ticks", type=int, default=1000)
     b.add_argument("--warmup", type=int, default=50)
     args = ap.parse_args(argv)
-    if args.chunk if args.cmd == "run" else 0:
-        if args.chunk < 0:
-            ap.error("--chunk must be positive")
+    if args.cmd == "run" and (args.chunk < 0 or args.threads < 1):
+        ap.error("--chunk must be >= 0 (0: one piece) and --threads >= 1")
+    if args.cmd == "bench-step" and (args.ticks < 1 or args.warmup < 0):
+        ap.error("--ticks must be >= 1 and --warmup >= 0")
+    torch.set_num_threads(getattr(args, "threads", 1))  # bench-step and init: always one thread
     {"run": _run, "init": _init, "bench-step": _bench_step}[args.cmd](args)
 
 
