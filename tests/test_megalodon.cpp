@@ -1,11 +1,12 @@
 // The CPU megalodon block's own consistency: state layout, step vs sequence, sequences split with carried
 // state, batches of instruments with different histories, resets, and setup errors (MODEL-SPEC §6-8).
+#include <algorithm>
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <stdexcept>
 #include <vector>
 
+#include "engine/state_layout.h"
 #include "test_megalodon_util.h"
 
 namespace {
@@ -19,7 +20,9 @@ struct Block {
   tickrt::Weights weights;
   std::unique_ptr<tickrt::cpu::Layer> layer;
   Block(const MegaShape& s, int max_batch, uint32_t seed = 3)
-      : shape(s), cfg(tickrt::test::megalodon_config(s)), weights(tickrt::test::megalodon_weights(s, seed)),
+      : shape(s),
+        cfg(tickrt::test::megalodon_config(s)),
+        weights(tickrt::test::megalodon_weights(s, seed)),
         layer(tickrt::cpu::make_megalodon_layer(cfg, weights, 0, max_batch)) {}
 };
 
@@ -33,7 +36,8 @@ std::vector<float> run_steps(tickrt::cpu::Layer& layer, StateBuf& state, const s
 
 // The float parts of a state (TimestepNorm moments, CEMA h, chunk K/V), for comparisons within tolerance;
 // the integer parts (counts, chunk position) are compared exactly by `same_counters`.
-std::vector<float> state_floats(const tickrt::cpu::MegalodonStateLayout& l, const MegaShape& s, StateBuf& st) {
+std::vector<float> state_floats(const tickrt::cpu::MegalodonStateLayout& l, const MegaShape& s,
+                                StateBuf& st) {
   std::vector<float> out;
   const auto* groups = reinterpret_cast<const tickrt::cpu::TimestepGroupState*>(st.get() + l.timenorm);
   for (int g = 0; g < s.G; ++g) out.insert(out.end(), {groups[g].mean, groups[g].var});
@@ -77,15 +81,25 @@ TEST_CASE("megalodon: state layout is 64-byte aligned, sized by the config, zero
   const auto l = tickrt::cpu::MegalodonStateLayout::of(tickrt::cpu::MegalodonDims::from(cfg));
   CHECK(l.timenorm == 0);
   CHECK(l.chunk_len == 2 * 16);
-  CHECK(l.cema_h == 64);
-  CHECK(l.keys == 64 + 32 * 8 * 2 * 4);
+  CHECK(l.cema_h == 2 * 16 + 8);
+  CHECK(l.keys == l.cema_h + 32 * 8 * 2 * 4);
   CHECK(l.values == l.keys + 8 * 32 * 4);
-  CHECK(l.total == l.values + 8 * 48 * 4);
+  CHECK(l.total == (l.values + 8 * 48 * 4 + 63) / 64 * 64);
   CHECK(l.total % 64 == 0);
+  CHECK(l.total == tickrt::layer_state_bytes(cfg, 0));
   CHECK(tickrt::cpu::megalodon_state_bytes(cfg) == l.total);
   Block b(s, 4);
   CHECK(b.layer->state_bytes() == l.total);
   CHECK(b.layer->context_age(nullptr) == 0);
+
+  // The size is the shared formula's (engine/state_layout.h) for awkward widths too.
+  for (MegaShape odd :
+       {MegaShape{8, 6, 3, 3, 3, 5, 4, 8, false}, MegaShape{12, 4, 5, 1, 1, 7, 3, 12, true}}) {
+    const auto c = tickrt::test::megalodon_config(odd);
+    CHECK(tickrt::cpu::megalodon_state_bytes(c) == tickrt::layer_state_bytes(c, 0));
+    Block ob(odd, 2);
+    CHECK(ob.layer->state_bytes() == tickrt::layer_state_bytes(c, 0));
+  }
 
   // Defaults (z_dim, value_dim, norm_groups, ffn_hidden = 0) resolve to d_model-based widths.
   tickrt::ModelConfig d = cfg;
@@ -115,6 +129,12 @@ TEST_CASE("megalodon: sequence matches step without swiglu, 4 heads, 4 groups", 
   check_sequence_matches_step(s, 300);
 }
 
+TEST_CASE("megalodon: sequence matches step for odd widths (linear tails, dv 1, one CEMA component)",
+          "[megalodon]") {
+  check_sequence_matches_step(MegaShape{8, 6, 3, 3, 3, 5, 4, 8, false}, 300);
+  check_sequence_matches_step(MegaShape{12, 4, 5, 1, 1, 7, 3, 12, true}, 300);
+}
+
 TEST_CASE("megalodon: sequences split at odd points carry state exactly", "[megalodon]") {
   MegaShape s;
   s.C = 16;
@@ -136,11 +156,36 @@ TEST_CASE("megalodon: sequences split at odd points carry state exactly", "[mega
   const auto l = layout_of(b);
   CHECK(same_counters(l, s, whole_state, split_state));
   CHECK(tickrt::test::max_abs_diff(state_floats(l, s, whole_state), state_floats(l, s, split_state)) <= 1e-5);
-  // The chunk position is ticks since reset mod C.
-  CHECK(*reinterpret_cast<const int64_t*>(whole_state.get() + l.chunk_len) == T % s.C);
+  // The chunk position is ticks since reset mod C; cache rows past it are empty.
+  const int64_t pos = *reinterpret_cast<const int64_t*>(whole_state.get() + l.chunk_len);
+  CHECK(pos == T % s.C);
+  const auto* keys = reinterpret_cast<const float*>(whole_state.get() + l.keys);      // [C, Z]
+  const auto* values = reinterpret_cast<const float*>(whole_state.get() + l.values);  // [C, V]
+  CHECK(std::all_of(keys + pos * s.Z, keys + s.C * s.Z, [](float v) { return v == 0.0f; }));
+  CHECK(std::all_of(values + pos * s.V, values + s.C * s.V, [](float v) { return v == 0.0f; }));
+  CHECK(std::any_of(keys, keys + pos * s.Z, [](float v) { return v != 0.0f; }));
 }
 
-TEST_CASE("megalodon: a batch of instruments with different histories equals each stepped alone", "[megalodon]") {
+TEST_CASE("megalodon: test weights have exactly the names and shapes of expected_tensors", "[megalodon]") {
+  for (bool swiglu : {true, false}) {
+    MegaShape s;
+    s.swiglu = swiglu;
+    const auto cfg = tickrt::test::megalodon_config(s);
+    const auto w = tickrt::test::megalodon_weights(s, 1);
+    std::size_t layer_tensors = 0;
+    for (const auto& spec : tickrt::expected_tensors(cfg)) {
+      if (spec.name.rfind("layers.0.", 0) != 0) continue;
+      ++layer_tensors;
+      INFO(spec.name);
+      REQUIRE(w.tensors.count(spec.name) == 1);
+      CHECK(w.tensors.at(spec.name).shape == spec.shape);
+    }
+    CHECK(layer_tensors == w.tensors.size());
+  }
+}
+
+TEST_CASE("megalodon: a batch of instruments with different histories equals each stepped alone",
+          "[megalodon]") {
   MegaShape s;
   const int k = 6;
   Block batched(s, k), alone(s, 1);

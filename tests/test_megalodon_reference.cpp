@@ -1,7 +1,6 @@
 // The CPU megalodon block against a brute-force reference written straight from MODEL-SPEC §6 (raw weights,
 // double precision, the chunk kept as a growing list): step() must agree within 1e-5 for hundreds of ticks.
 #include <catch2/catch.hpp>
-
 #include <complex>
 #include <vector>
 
@@ -70,7 +69,8 @@ class ReferenceMegalodon {
       const double inv = 1 / std::sqrt(zs / dz + eps);
       for (int j = hd * dz; j < (hd + 1) * dz; ++j) {
         q[j] = z[j] * inv * (W("mega.gamma", j) + 1) / std::sqrt(double(dz)) + W("mega.beta", j);
-        k[j] = z[j] * inv * (W("mega.gamma", s_.Z + j) + 1) / std::sqrt(double(dz)) + W("mega.beta", s_.Z + j);
+        k[j] =
+            z[j] * inv * (W("mega.gamma", s_.Z + j) + 1) / std::sqrt(double(dz)) + W("mega.beta", s_.Z + j);
       }
     }
     auto v = linear("mega.wv", xn, s_.V, true);
@@ -135,7 +135,8 @@ class ReferenceMegalodon {
 
  private:
   double W(const std::string& name, int64_t i) const { return w_.tensors.at("layers.0." + name).data[i]; }
-  std::vector<double> linear(const std::string& name, const std::vector<double>& in, int out, bool bias) const {
+  std::vector<double> linear(const std::string& name, const std::vector<double>& in, int out,
+                             bool bias) const {
     const auto& Wt = w_.tensors.at("layers.0." + name + ".weight").data;
     std::vector<double> y(out);
     for (int o = 0; o < out; ++o) {

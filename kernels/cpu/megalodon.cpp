@@ -33,7 +33,8 @@ MegalodonDims MegalodonDims::from(const ModelConfig& cfg) {
   if (d.D <= 0) throw std::runtime_error(fmt::format("config: d_model must be positive, got {}", d.D));
   require(d.heads > 0, "n_heads", fmt::format("must be positive, got {}", d.heads));
   require(d.Z % d.heads == 0, "z_dim", fmt::format("({}) must be divisible by n_heads ({})", d.Z, d.heads));
-  require(d.V % d.heads == 0, "value_dim", fmt::format("({}) must be divisible by n_heads ({})", d.V, d.heads));
+  require(d.V % d.heads == 0, "value_dim",
+          fmt::format("({}) must be divisible by n_heads ({})", d.V, d.heads));
   d.dz = d.Z / d.heads;
   d.dv = d.V / d.heads;
   require(d.dz % 2 == 0, "z_dim", fmt::format("per head ({}) must be even for RoPE pairs", d.dz));
@@ -46,12 +47,14 @@ MegalodonDims MegalodonDims::from(const ModelConfig& cfg) {
 }
 
 MegalodonStateLayout MegalodonStateLayout::of(const MegalodonDims& d) {
+  // Packed in the order of the table in megalodon.h; only the total is rounded, so the size equals
+  // engine/state_layout.h's layer_state_bytes(), the one formula snapshots and the state slab use.
   MegalodonStateLayout l;
   l.timenorm = 0;
   l.chunk_len = l.timenorm + sizeof(TimestepGroupState) * static_cast<std::size_t>(d.G);
-  l.cema_h = align64(l.chunk_len + sizeof(int64_t));
-  l.keys = align64(l.cema_h + sizeof(float) * 2 * static_cast<std::size_t>(d.D) * d.n);
-  l.values = align64(l.keys + sizeof(float) * static_cast<std::size_t>(d.C) * d.Z);
+  l.cema_h = l.chunk_len + sizeof(int64_t);
+  l.keys = l.cema_h + sizeof(float) * 2 * static_cast<std::size_t>(d.D) * d.n;
+  l.values = l.keys + sizeof(float) * static_cast<std::size_t>(d.C) * d.Z;
   l.total = align64(l.values + sizeof(float) * static_cast<std::size_t>(d.C) * d.V);
   return l;
 }

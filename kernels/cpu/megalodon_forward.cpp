@@ -43,7 +43,8 @@ int64_t MegalodonLayer::recurrent_front(std::byte* state, const float* x, float*
     TimestepGroupState& s = groups[gi];
     math::timestep_norm_update(s.count, s.mean, s.var, gm, gv);
     const float inv = math::inv_std(s.var, d_.eps);
-    for (int j = off; j < off + group; ++j) xn[j] = math::affine_norm(x[j], s.mean, inv, tn_scale_[j], tn_bias_[j]);
+    for (int j = off; j < off + group; ++j)
+      xn[j] = math::affine_norm(x[j], s.mean, inv, tn_scale_[j], tn_bias_[j]);
   }
 
   // 2. CEMA: h ← q⊙h + p·xn per (channel, component); c = Σ_k Re(η·h) + omega·xn, written into mx.
@@ -70,7 +71,7 @@ int64_t MegalodonLayer::recurrent_front(std::byte* state, const float* x, float*
 
 void MegalodonLayer::project_qkv(std::byte* state, int64_t pos, const float* z, const float* v, float* q) {
   const int Z = d_.Z, dz = d_.dz, half = d_.dz / 2;
-  float* key = reinterpret_cast<float*>(state + layout_.keys) + pos * Z;        // row pos of [C, Z]
+  float* key = reinterpret_cast<float*>(state + layout_.keys) + pos * Z;         // row pos of [C, Z]
   float* value = reinterpret_cast<float*>(state + layout_.values) + pos * d_.V;  // row pos of [C, V]
   const float* cos_p = &rope_cos_[static_cast<std::size_t>(pos) * half];         // [dz/2]
   const float* sin_p = &rope_sin_[static_cast<std::size_t>(pos) * half];
@@ -96,7 +97,7 @@ void MegalodonLayer::attend(const std::byte* state, int64_t pos, const float* q,
   const int Z = d_.Z, V = d_.V, dz = d_.dz, dv = d_.dv;
   const float* keys = reinterpret_cast<const float*>(state + layout_.keys);      // [C, Z]
   const float* values = reinterpret_cast<const float*>(state + layout_.values);  // [C, V]
-  float* scores = scores_.data();                                                 // [pos + 1]
+  float* scores = scores_.data();                                                // [pos + 1]
   for (int hd = 0; hd < d_.heads; ++hd) {
     // 5. Causal attention over this chunk's keys 0..pos, scale 1, softmax in float32 with the max subtracted.
     const float* qh = q + hd * dz;
@@ -149,6 +150,13 @@ void MegalodonLayer::forward_rows(int rows, std::byte* const* states, float* h) 
   // reads positions up to its own).
   for (int r = 0; r < rows; ++r) project_qkv(states[r], pos_[r], z + r * Z, v + r * V, q + r * Z);
   for (int r = 0; r < rows; ++r) attend(states[r], pos_[r], q + r * Z, g + r * V, gated + r * V);
+  // A row that filled its chunk has used the cache for the last time: empty it, so rows at or past
+  // chunk_len are always zero and equal histories give equal state bytes (snapshots, CPU vs CUDA).
+  for (int r = 0; r < rows; ++r)
+    if (pos_[r] == d_.C - 1) {
+      std::memset(states[r] + layout_.keys, 0, sizeof(float) * static_cast<std::size_t>(d_.C) * Z);
+      std::memset(states[r] + layout_.values, 0, sizeof(float) * static_cast<std::size_t>(d_.C) * V);
+    }
 
   // Step 6: y = x + wh1·mx + b_h1 + wh2·(attn ⊙ g).
   wh2_.apply(gated, rows, y);  // [rows, D]
@@ -159,7 +167,8 @@ void MegalodonLayer::forward_rows(int rows, std::byte* const* states, float* h) 
     float mean, var;
     moments(y + r * D, D, mean, var);
     const float inv = math::inv_std(var, d_.eps);
-    for (int j = 0; j < D; ++j) ln[r * D + j] = math::affine_norm(y[r * D + j], mean, inv, ln_scale_[j], ln_bias_[j]);
+    for (int j = 0; j < D; ++j)
+      ln[r * D + j] = math::affine_norm(y[r * D + j], mean, inv, ln_scale_[j], ln_bias_[j]);
   }
   fc1_.apply(ln, rows, f1);  // [rows, F]
   if (d_.swiglu) {

@@ -1,5 +1,7 @@
 // Setup of the CPU Megalodon block: reads and checks the layer's tensors, folds them into the forms the
 // per-tick math uses (offset scales, CEMA coefficients, RoPE tables), packs the linears, reserves scratch.
+#include "kernels/cpu/megalodon_layer.h"
+
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -7,8 +9,6 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
-
-#include "kernels/cpu/megalodon_layer.h"
 
 namespace tickrt::cpu {
 namespace {
@@ -24,7 +24,8 @@ const Tensor& tensor(const Weights& w, const std::string& prefix, const std::str
         fmt::format("weights: tensor {} has shape {}, expected {}", full, dims(t.shape), dims(shape)));
   }
   if (static_cast<int64_t>(t.data.size()) != t.numel())
-    throw std::runtime_error(fmt::format("weights: tensor {} holds {} values for its shape", full, t.data.size()));
+    throw std::runtime_error(
+        fmt::format("weights: tensor {} holds {} values for its shape", full, t.data.size()));
   return t;
 }
 
@@ -39,7 +40,8 @@ std::vector<float> offset_scale(const Tensor& t) {
 
 MegalodonLayer::MegalodonLayer(const ModelConfig& cfg, const Weights& w, int layer_index, int max_batch)
     : d_(MegalodonDims::from(cfg)), layout_(MegalodonStateLayout::of(d_)) {
-  if (max_batch <= 0) throw std::runtime_error(fmt::format("megalodon layer {}: max_batch must be positive", layer_index));
+  if (max_batch <= 0)
+    throw std::runtime_error(fmt::format("megalodon layer {}: max_batch must be positive", layer_index));
   const std::string pre = fmt::format("layers.{}.", layer_index);
   const int64_t D = d_.D, Z = d_.Z, V = d_.V, n = d_.n, F = d_.F;
 
