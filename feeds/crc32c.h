@@ -1,5 +1,6 @@
 // CRC-32C (Castagnoli, polynomial 0x1EDC6F41, reflected 0x82F63B78): the checksum of every journal record.
-// crc32c() uses the SSE4.2 crc32 instruction when the build targets it (__SSE4_2__), else slicing-by-8 tables.
+// crc32c() uses the SSE4.2 crc32 instruction when the build targets it (__SSE4_2__), else slicing-by-8
+// tables.
 #pragma once
 #include <cstddef>
 #include <cstdint>

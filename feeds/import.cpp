@@ -1,7 +1,7 @@
 #include "feeds/import.h"
 
-#include <fmt/core.h>
 #include <flatbuffers/flatbuffers.h>
+#include <fmt/core.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -26,11 +26,16 @@ Format parse_format(std::string_view name) {
 
 std::string_view format_name(Format f) {
   switch (f) {
-    case Format::Fxcm: return "fxcm";
-    case Format::TardisTrades: return "tardis-trades";
-    case Format::TardisQuotes: return "tardis-quotes";
-    case Format::BinanceRaw: return "binance-raw";
-    case Format::Csv: return "csv";
+    case Format::Fxcm:
+      return "fxcm";
+    case Format::TardisTrades:
+      return "tardis-trades";
+    case Format::TardisQuotes:
+      return "tardis-quotes";
+    case Format::BinanceRaw:
+      return "binance-raw";
+    case Format::Csv:
+      return "csv";
   }
   return "?";
 }
@@ -44,18 +49,24 @@ std::pair<Format, std::string> input_format(const std::string& input, std::optio
       // not a format prefix: a path with a colon in it
     }
   }
-  if (!fallback) throw std::runtime_error(fmt::format("{}: no format: give --format or prefix it as FMT:path", input));
+  if (!fallback)
+    throw std::runtime_error(fmt::format("{}: no format: give --format or prefix it as FMT:path", input));
   return {*fallback, input};
 }
 
 InputResult parse_input(const std::string& input, const ImportOptions& opts, SymbolTable& symbols) {
   const auto [format, path] = input_format(input, opts.format);
   switch (format) {
-    case Format::Fxcm: return parse_fxcm(path, opts.parse, symbols);
-    case Format::TardisTrades: return parse_csv(path, tardis_trades_spec(), opts.parse, symbols);
-    case Format::TardisQuotes: return parse_csv(path, tardis_quotes_spec(), opts.parse, symbols);
-    case Format::BinanceRaw: return parse_binance_raw(path, opts.binance_clock, opts.parse, symbols);
-    case Format::Csv: return parse_csv(path, opts.csv, opts.parse, symbols);
+    case Format::Fxcm:
+      return parse_fxcm(path, opts.parse, symbols);
+    case Format::TardisTrades:
+      return parse_csv(path, tardis_trades_spec(), opts.parse, symbols);
+    case Format::TardisQuotes:
+      return parse_csv(path, tardis_quotes_spec(), opts.parse, symbols);
+    case Format::BinanceRaw:
+      return parse_binance_raw(path, opts.binance_clock, opts.parse, symbols);
+    case Format::Csv:
+      return parse_csv(path, opts.csv, opts.parse, symbols);
   }
   throw std::logic_error("unknown import format");
 }
@@ -106,7 +117,8 @@ ImportSummary import_files(const ImportOptions& opts) {
   const std::string tmp = opts.out + ".tmp";
   uint64_t seq = 0;
   try {
-    journal::JournalWriter writer(tmp, journal::WriterOptions{.schema = journal::kTickSchema, .truncate = true});
+    journal::JournalWriter writer(tmp,
+                                  journal::WriterOptions{.schema = journal::kTickSchema, .truncate = true});
     flatbuffers::FlatBufferBuilder fbb(256);  // reused: Clear() per record
     for (const MergedRef& ref : order) {
       const ImportedTick& t = summary.inputs[ref.input].ticks[ref.row];
@@ -136,7 +148,8 @@ ImportSummary import_files(const ImportOptions& opts) {
     }
     in.ticks = {};  // written: release the memory
   }
-  for (size_t i = 0; i < symbols.size(); ++i) summary.symbols.push_back(symbols.name(static_cast<uint32_t>(i)));
+  for (size_t i = 0; i < symbols.size(); ++i)
+    summary.symbols.push_back(symbols.name(static_cast<uint32_t>(i)));
   return summary;
 }
 
@@ -145,13 +158,15 @@ std::string format_summary(const ImportSummary& s, size_t max_samples) {
   auto reasons = [&out](const char* what, const std::array<uint64_t, kSkipReasonCount>& counts) {
     for (size_t r = 0; r < kSkipReasonCount; ++r)
       if (counts[r] > 0)
-        out += fmt::format("  {} {:>10}  {}\n", what, counts[r], skip_reason_name(static_cast<SkipReason>(r)));
+        out +=
+            fmt::format("  {} {:>10}  {}\n", what, counts[r], skip_reason_name(static_cast<SkipReason>(r)));
   };
   for (size_t i = 0; i < s.inputs.size(); ++i) {
     const InputResult& in = s.inputs[i];
     uint64_t kept = 0;
     for (uint64_t k : in.kept_bad) kept += k;
-    out += fmt::format("{}: {} rows, {} skipped, {} bad rows kept{}\n", in.path, in.rows, in.skipped_total(), kept,
+    out += fmt::format("{}: {} rows, {} skipped, {} bad rows kept{}\n", in.path, in.rows, in.skipped_total(),
+                       kept,
                        i < s.reordered.size() && s.reordered[i] > 0
                            ? fmt::format(", {} rows out of time order (sorted, stable)", s.reordered[i])
                            : "");

@@ -17,11 +17,11 @@ Format parse_format(std::string_view name);  // fxcm | tardis-trades | tardis-qu
 std::string_view format_name(Format f);
 
 struct ImportOptions {
-  std::optional<Format> format;      // for inputs without a "FMT:" prefix
-  std::vector<std::string> inputs;   // paths, each optionally prefixed "FMT:" (tardis-quotes:q.csv)
-  std::string out;                                   // the journal; replaced atomically (written as out.tmp)
-  ParseOptions parse;                                // --bad-rows, --symbol
-  CsvSpec csv;                                       // Format::Csv only
+  std::optional<Format> format;     // for inputs without a "FMT:" prefix
+  std::vector<std::string> inputs;  // paths, each optionally prefixed "FMT:" (tardis-quotes:q.csv)
+  std::string out;                  // the journal; replaced atomically (written as out.tmp)
+  ParseOptions parse;               // --bad-rows, --symbol
+  CsvSpec csv;                      // Format::Csv only
   BinanceClock binance_clock = BinanceClock::Local;  // Format::BinanceRaw only
 };
 

@@ -37,7 +37,8 @@ std::string_view leading_stream(std::string_view msg) {
   constexpr std::string_view kPrefix = R"({"stream":")";
   if (!msg.starts_with(kPrefix)) return {};
   const size_t end = msg.find('"', kPrefix.size());
-  return end == std::string_view::npos ? std::string_view{} : msg.substr(kPrefix.size(), end - kPrefix.size());
+  return end == std::string_view::npos ? std::string_view{}
+                                       : msg.substr(kPrefix.size(), end - kPrefix.size());
 }
 
 // Field readers that never throw: false when the field is missing or of the wrong type.
@@ -68,8 +69,9 @@ InputResult parse_binance_raw(const std::string& path, BinanceClock clock, const
   const std::string text = read_file(path);
   LineCursor lines(text);
   std::string_view line;
-  std::vector<size_t> quote_rows;  // indices of bookTicker ticks, shifted afterwards under BinanceClock::Exchange
-  std::vector<int64_t> offsets;    // [trades] exchange E minus local receive ns
+  std::vector<size_t>
+      quote_rows;  // indices of bookTicker ticks, shifted afterwards under BinanceClock::Exchange
+  std::vector<int64_t> offsets;  // [trades] exchange E minus local receive ns
   std::optional<uint32_t> fixed_symbol;
   if (!opts.symbol.empty()) fixed_symbol = symbols.intern(opts.symbol);
 
@@ -101,7 +103,8 @@ InputResult parse_binance_raw(const std::string& path, BinanceClock clock, const
     }
     const StreamKind kind = classify(stream_it->get_ref<const std::string&>());
     if (kind == StreamKind::Depth || kind == StreamKind::Other) {
-      result.reject(kind == StreamKind::Depth ? SkipReason::DepthUpdate : SkipReason::OtherStream, n, line, opts);
+      result.reject(kind == StreamKind::Depth ? SkipReason::DepthUpdate : SkipReason::OtherStream, n, line,
+                    opts);
       continue;
     }
     const auto data_it = j.find("data");
@@ -129,7 +132,8 @@ InputResult parse_binance_raw(const std::string& path, BinanceClock clock, const
       const bool has_t = int_field(data, "T", trade_ms);
       const bool has_e = int_field(data, "E", event_ms);
       const auto maker = data.find("m");
-      if ((!has_t && !has_e) || maker == data.end() || !maker->is_boolean()) worst = NumberStatus::Unparsable;
+      if ((!has_t && !has_e) || maker == data.end() || !maker->is_boolean())
+        worst = NumberStatus::Unparsable;
       else {
         // m: the buyer is the maker, so the seller crossed the spread.
         t.side = maker->get<bool>() ? wire::Side::Sell : wire::Side::Buy;
@@ -138,7 +142,8 @@ InputResult parse_binance_raw(const std::string& path, BinanceClock clock, const
       }
     }
     if (worst != NumberStatus::Ok) {
-      result.reject(worst == NumberStatus::Unparsable ? SkipReason::Unparsable : SkipReason::NonFinite, n, line, opts);
+      result.reject(worst == NumberStatus::Unparsable ? SkipReason::Unparsable : SkipReason::NonFinite, n,
+                    line, opts);
       continue;
     }
     if (t.kind == wire::TickKind::Quote && t.bid_price > t.ask_price &&
@@ -150,16 +155,20 @@ InputResult parse_binance_raw(const std::string& path, BinanceClock clock, const
   }
 
   if (!offsets.empty()) {
-    std::nth_element(offsets.begin(), offsets.begin() + static_cast<std::ptrdiff_t>(offsets.size() / 2), offsets.end());
+    std::nth_element(offsets.begin(), offsets.begin() + static_cast<std::ptrdiff_t>(offsets.size() / 2),
+                     offsets.end());
     const int64_t median = offsets[offsets.size() / 2];
-    result.notes.push_back(fmt::format("exchange clock E minus local receive clock: median {:.3f} ms over {} trades",
-                                       static_cast<double>(median) / 1e6, offsets.size()));
+    result.notes.push_back(
+        fmt::format("exchange clock E minus local receive clock: median {:.3f} ms over {} trades",
+                    static_cast<double>(median) / 1e6, offsets.size()));
     if (clock == BinanceClock::Exchange) {
       for (size_t i : quote_rows) result.ticks[i].event_ns += median;
-      result.notes.push_back("bookTicker quotes (no exchange time) placed at local receive time + that median");
+      result.notes.push_back(
+          "bookTicker quotes (no exchange time) placed at local receive time + that median");
     }
   } else if (clock == BinanceClock::Exchange && !quote_rows.empty()) {
-    result.notes.push_back("no trades to measure the clock offset: bookTicker quotes keep local receive time");
+    result.notes.push_back(
+        "no trades to measure the clock offset: bookTicker quotes keep local receive time");
   }
   return result;
 }

@@ -85,19 +85,22 @@ Columns resolve(const std::string& path, const CsvSpec& spec, const std::vector<
 
 }  // namespace
 
-InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseOptions& opts, SymbolTable& symbols) {
+InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseOptions& opts,
+                      SymbolTable& symbols) {
   InputResult result;
   result.path = path;
   const std::string text = read_file(path);
   LineCursor lines(text);
   std::string_view line;
   std::vector<std::string_view> f;
-  if (!lines.next(line)) throw std::runtime_error(fmt::format("{}: empty file, a header row is required", path));
+  if (!lines.next(line))
+    throw std::runtime_error(fmt::format("{}: empty file, a header row is required", path));
   split_fields(line, spec.separator, f);
   const size_t width = f.size();
   const Columns c = resolve(path, spec, f);
   std::optional<uint32_t> fixed_symbol;
-  if (!opts.symbol.empty()) fixed_symbol = symbols.intern(opts.symbol);
+  if (!opts.symbol.empty())
+    fixed_symbol = symbols.intern(opts.symbol);
   else if (c.symbol == kAbsent)
     throw std::runtime_error(fmt::format("{}: no symbol: give a symbol column or --symbol", path));
   result.ticks.reserve(text.size() / 48);
@@ -106,7 +109,8 @@ InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseO
   auto number = [&](int col, double& out, NumberStatus& worst) {
     if (col == kAbsent) return;
     const NumberStatus s = parse_double(f[static_cast<size_t>(col)], out);
-    if (s == NumberStatus::Unparsable || (s == NumberStatus::NonFinite && worst == NumberStatus::Ok)) worst = s;
+    if (s == NumberStatus::Unparsable || (s == NumberStatus::NonFinite && worst == NumberStatus::Ok))
+      worst = s;
   };
 
   while (lines.next(line)) {
@@ -134,7 +138,8 @@ InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseO
     number(c.bid_size, t.bid_size, worst);
     number(c.ask_size, t.ask_size, worst);
     if (worst != NumberStatus::Ok) {
-      result.reject(worst == NumberStatus::Unparsable ? SkipReason::Unparsable : SkipReason::NonFinite, n, line, opts);
+      result.reject(worst == NumberStatus::Unparsable ? SkipReason::Unparsable : SkipReason::NonFinite, n,
+                    line, opts);
       continue;
     }
     if (c.symbol != kAbsent && f[static_cast<size_t>(c.symbol)].empty()) {
@@ -142,7 +147,8 @@ InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseO
       continue;
     }
     const bool quote = spec.kind == wire::TickKind::Quote;
-    if (quote && t.bid_price > t.ask_price && !result.reject(SkipReason::CrossedQuote, n, line, opts)) continue;
+    if (quote && t.bid_price > t.ask_price && !result.reject(SkipReason::CrossedQuote, n, line, opts))
+      continue;
     if (c.side != kAbsent) t.side = parse_side(f[static_cast<size_t>(c.side)]);
     t.symbol = fixed_symbol ? *fixed_symbol : symbols.intern(f[static_cast<size_t>(c.symbol)]);
     result.ticks.push_back(t);

@@ -11,12 +11,12 @@ namespace tickrt::import {
 // Which header column holds what. Empty names are absent columns.
 struct CsvSpec {
   wire::TickKind kind = wire::TickKind::Quote;
-  std::string time_col;            // event time since the epoch (required)
+  std::string time_col;  // event time since the epoch (required)
   TimeUnit time_unit = TimeUnit::Ms;
-  std::string recv_col;            // local receive time, same unit (optional; else recv = event time)
-  std::string price_col, size_col, side_col;  // trades: price required
+  std::string recv_col;  // local receive time, same unit (optional; else recv = event time)
+  std::string price_col, size_col, side_col;                 // trades: price required
   std::string bid_col, ask_col, bid_size_col, ask_size_col;  // quotes: bid and ask required
-  std::string symbol_col;          // instrument per row (else ParseOptions::symbol is required)
+  std::string symbol_col;  // instrument per row (else ParseOptions::symbol is required)
   char separator = ',';
 };
 
@@ -27,7 +27,8 @@ CsvSpec tardis_quotes_spec();
 
 // Parses one file. Throws std::runtime_error naming the file and column when the header lacks a column the
 // spec names, or when no symbol source is given.
-InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseOptions& opts, SymbolTable& symbols);
+InputResult parse_csv(const std::string& path, const CsvSpec& spec, const ParseOptions& opts,
+                      SymbolTable& symbols);
 
 // "buy"/"b" -> Buy, "sell"/"s" -> Sell (any case), anything else Unknown.
 wire::Side parse_side(std::string_view s);

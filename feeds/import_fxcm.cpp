@@ -25,7 +25,8 @@ FxcmFileName parse_fxcm_file_name(const std::string& path) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     const std::string_view t = tokens[i];
     if (t == "fxcm" && i + 1 < tokens.size() && out.symbol.empty())
-      for (char c : tokens[i + 1]) out.symbol += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      for (char c : tokens[i + 1])
+        out.symbol += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     int64_t yyyymmdd = 0;
     if (!have_day && t.size() == 8 && parse_int64(t, yyyymmdd)) {
       using namespace std::chrono;
@@ -39,8 +40,8 @@ FxcmFileName parse_fxcm_file_name(const std::string& path) {
     }
   }
   if (!have_day)
-    throw std::runtime_error(fmt::format("{}: no day (YYYYMMDD) in the file name; FXCM files carry their day there",
-                                         path));
+    throw std::runtime_error(
+        fmt::format("{}: no day (YYYYMMDD) in the file name; FXCM files carry their day there", path));
   return out;
 }
 
@@ -48,7 +49,8 @@ InputResult parse_fxcm(const std::string& path, const ParseOptions& opts, Symbol
   const FxcmFileName name = parse_fxcm_file_name(path);
   const std::string& symbol = opts.symbol.empty() ? name.symbol : opts.symbol;
   if (symbol.empty())
-    throw std::runtime_error(fmt::format("{}: no symbol in the file name (fxcm_<symbol>_<day>...); pass --symbol", path));
+    throw std::runtime_error(
+        fmt::format("{}: no symbol in the file name (fxcm_<symbol>_<day>...); pass --symbol", path));
   const uint32_t symbol_id = symbols.intern(symbol);
 
   InputResult result;

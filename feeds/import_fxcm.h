@@ -11,8 +11,8 @@ namespace tickrt::import {
 inline constexpr int64_t kFxcmUtcOffsetNs = 5LL * 3600 * 1'000'000'000;
 
 struct FxcmFileName {
-  std::string symbol;          // "EURUSD" (empty when the name holds none)
-  int64_t midnight_utc_ns = 0; // 00:00 of the file's day in UTC-5, as UTC ns (= day 05:00 UTC)
+  std::string symbol;           // "EURUSD" (empty when the name holds none)
+  int64_t midnight_utc_ns = 0;  // 00:00 of the file's day in UTC-5, as UTC ns (= day 05:00 UTC)
 };
 
 // Reads the day (the first 8-digit YYYYMMDD token) and the symbol (the token after "fxcm", upper-cased)

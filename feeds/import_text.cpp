@@ -93,10 +93,14 @@ TimeUnit parse_time_unit(std::string_view name) {
 
 int64_t ns_per_unit(TimeUnit unit) {
   switch (unit) {
-    case TimeUnit::S: return 1'000'000'000;
-    case TimeUnit::Ms: return 1'000'000;
-    case TimeUnit::Us: return 1'000;
-    case TimeUnit::Ns: return 1;
+    case TimeUnit::S:
+      return 1'000'000'000;
+    case TimeUnit::Ms:
+      return 1'000'000;
+    case TimeUnit::Us:
+      return 1'000;
+    case TimeUnit::Ns:
+      return 1;
   }
   return 1;
 }

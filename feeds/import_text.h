@@ -15,7 +15,7 @@ std::string read_file(const std::string& path);
 class LineCursor {
  public:
   explicit LineCursor(std::string_view text) : text_(text) {}
-  bool next(std::string_view& line);  // false at the end
+  bool next(std::string_view& line);                 // false at the end
   uint64_t line_number() const { return line_no_; }  // 1-based number of the line last returned
 
  private:

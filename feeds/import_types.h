@@ -58,7 +58,7 @@ struct ImportedTick {
   uint32_t symbol = 0;   // SymbolTable index
   wire::TickKind kind = wire::TickKind::Quote;
   wire::Side side = wire::Side::Unknown;
-  double price = 0, size = 0;  // trades
+  double price = 0, size = 0;                                       // trades
   double bid_price = 0, bid_size = 0, ask_price = 0, ask_size = 0;  // quotes
 };
 
@@ -73,18 +73,18 @@ struct BadRow {
 // Settings every parser shares.
 struct ParseOptions {
   BadRowPolicy bad_rows = BadRowPolicy::Skip;
-  std::string symbol{};            // overrides any symbol in the data or file name when not empty
-  size_t max_bad_row_samples = 10; // bad rows kept as samples per input (all are counted)
+  std::string symbol{};             // overrides any symbol in the data or file name when not empty
+  size_t max_bad_row_samples = 10;  // bad rows kept as samples per input (all are counted)
 };
 
 struct InputResult {
   std::string path;
-  uint64_t rows = 0;                                   // data rows or lines read (header excluded)
-  std::vector<ImportedTick> ticks;                     // [rows converted] in file order
-  std::array<uint64_t, kSkipReasonCount> skipped{};    // rows dropped, by reason
-  std::array<uint64_t, kSkipReasonCount> kept_bad{};   // bad rows kept (--bad-rows keep), by reason
-  std::vector<BadRow> samples;                         // the first bad rows, with line numbers
-  std::vector<std::string> notes;                      // facts worth printing (e.g. a measured clock offset)
+  uint64_t rows = 0;                                  // data rows or lines read (header excluded)
+  std::vector<ImportedTick> ticks;                    // [rows converted] in file order
+  std::array<uint64_t, kSkipReasonCount> skipped{};   // rows dropped, by reason
+  std::array<uint64_t, kSkipReasonCount> kept_bad{};  // bad rows kept (--bad-rows keep), by reason
+  std::vector<BadRow> samples;                        // the first bad rows, with line numbers
+  std::vector<std::string> notes;                     // facts worth printing (e.g. a measured clock offset)
 
   // Counts one bad or skipped row; applies the policy. Returns true when the row should be kept anyway.
   // Throws std::runtime_error naming file and line under BadRowPolicy::Fail for a bad row.

@@ -20,7 +20,7 @@ void store(uint8_t* p, T v) noexcept {
 }
 
 uint32_t record_crc(const uint8_t* rec, size_t total) noexcept {
-  uint32_t crc = crc32c(rec, 4);      // the length field
+  uint32_t crc = crc32c(rec, 4);           // the length field
   return crc32c(rec + 8, total - 8, crc);  // everything after the crc field
 }
 
@@ -35,7 +35,8 @@ RecordStatus parse_record(const uint8_t* base, size_t size, size_t offset, Recor
   if (offset + total > size) return RecordStatus::Torn;
   const uint32_t payload_len = load<uint32_t>(rec + 16);
   const uint16_t topic_len = load<uint16_t>(rec + 20);
-  if (payload_len > kMaxRecordLength || record_size(topic_len, payload_len) != total) return RecordStatus::Corrupt;
+  if (payload_len > kMaxRecordLength || record_size(topic_len, payload_len) != total)
+    return RecordStatus::Corrupt;
   if (load<uint32_t>(rec + 4) != record_crc(rec, total)) return RecordStatus::Corrupt;
   out.recv_ns = load<int64_t>(rec + 8);
   out.topic = std::string_view(reinterpret_cast<const char*>(rec + kRecordFixedSize), topic_len);
@@ -51,7 +52,8 @@ size_t find_next_valid_record(const uint8_t* base, size_t size, size_t from) noe
   return size;
 }
 
-size_t encode_record(uint8_t* dst, int64_t recv_ns, std::string_view topic, std::span<const uint8_t> payload) noexcept {
+size_t encode_record(uint8_t* dst, int64_t recv_ns, std::string_view topic,
+                     std::span<const uint8_t> payload) noexcept {
   const size_t total = record_size(topic.size(), payload.size());
   std::memset(dst, 0, total);  // zero padding and reserved fields
   store<uint32_t>(dst, static_cast<uint32_t>(total - 4));
@@ -59,7 +61,8 @@ size_t encode_record(uint8_t* dst, int64_t recv_ns, std::string_view topic, std:
   store<uint32_t>(dst + 16, static_cast<uint32_t>(payload.size()));
   store<uint16_t>(dst + 20, static_cast<uint16_t>(topic.size()));
   if (!topic.empty()) std::memcpy(dst + kRecordFixedSize, topic.data(), topic.size());
-  if (!payload.empty()) std::memcpy(dst + kRecordFixedSize + align8(topic.size()), payload.data(), payload.size());
+  if (!payload.empty())
+    std::memcpy(dst + kRecordFixedSize + align8(topic.size()), payload.data(), payload.size());
   store<uint32_t>(dst + 4, record_crc(dst, total));
   return total;
 }

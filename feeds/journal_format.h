@@ -1,7 +1,7 @@
 // The on-disk layout of a `.ticks` journal, shared by the writer, the reader and the inspector.
 //
-// All integers little-endian. Every record starts at an 8-byte aligned file offset, and so does its FlatBuffer,
-// so a memory-mapped journal hands out FlatBuffers that verify and read in place without copying.
+// All integers little-endian. Every record starts at an 8-byte aligned file offset, and so does its
+// FlatBuffer, so a memory-mapped journal hands out FlatBuffers that verify and read in place without copying.
 //
 //   file header, 32 bytes
 //     0  char[8]  magic "TICKRTJ\0"
@@ -36,7 +36,7 @@ namespace tickrt::journal {
 inline constexpr std::array<char, 8> kMagic = {'T', 'I', 'C', 'K', 'R', 'T', 'J', '\0'};
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr size_t kHeaderSize = 32;
-inline constexpr size_t kRecordFixedSize = 24;           // length, crc, recv_ns, payload_len, topic_len, reserved
+inline constexpr size_t kRecordFixedSize = 24;  // length, crc, recv_ns, payload_len, topic_len, reserved
 inline constexpr size_t kMaxRecordLength = 16u << 20;  // larger length fields are treated as corruption
 inline constexpr size_t kMaxTopicLength = 0xFFFF;
 
@@ -68,12 +68,14 @@ enum class RecordStatus : uint8_t {
 // Parses the record at `offset` of a file image [base, base + size). On Ok fills `out`.
 RecordStatus parse_record(const uint8_t* base, size_t size, size_t offset, RecordView& out) noexcept;
 
-// The first 8-aligned offset after `from` where a valid record starts, or `size` when none does. Used to resynchronise after a corrupt record and to tell a corrupt middle from a corrupt tail.
+// The first 8-aligned offset after `from` where a valid record starts, or `size` when none does. Used to
+// resynchronise after a corrupt record and to tell a corrupt middle from a corrupt tail.
 size_t find_next_valid_record(const uint8_t* base, size_t size, size_t from) noexcept;
 
 // Encodes the fixed part and the topic of a record into `dst` (room for record_size() bytes) and returns the
 // record size; the payload is copied after the topic padding and the crc computed over the whole.
-size_t encode_record(uint8_t* dst, int64_t recv_ns, std::string_view topic, std::span<const uint8_t> payload) noexcept;
+size_t encode_record(uint8_t* dst, int64_t recv_ns, std::string_view topic,
+                     std::span<const uint8_t> payload) noexcept;
 
 // Encodes a file header for `schema` into `dst` [kHeaderSize].
 void encode_header(uint8_t* dst, SchemaId schema) noexcept;

@@ -112,8 +112,10 @@ JournalSummary summarize_journal(const std::string& path) {
     s.min_event_ns = std::min(s.min_event_ns, event);
     s.max_event_ns = std::max(s.max_event_ns, event);
     const int64_t second = floor_div(event, kNsPerSec);
-    if (!seconds.empty() && seconds.back().first == second) ++seconds.back().second;
-    else seconds.emplace_back(second, 1);
+    if (!seconds.empty() && seconds.back().first == second)
+      ++seconds.back().second;
+    else
+      seconds.emplace_back(second, 1);
     prev_event = event;
     have_event = true;
   }
@@ -123,18 +125,22 @@ JournalSummary summarize_journal(const std::string& path) {
   std::sort(seconds.begin(), seconds.end());
   std::vector<uint32_t> per_second;  // [busy seconds] ticks in that second
   for (size_t i = 0; i < seconds.size(); ++i) {
-    if (i > 0 && seconds[i].first == seconds[i - 1].first) per_second.back() += seconds[i].second;
-    else per_second.push_back(seconds[i].second);
+    if (i > 0 && seconds[i].first == seconds[i - 1].first)
+      per_second.back() += seconds[i].second;
+    else
+      per_second.push_back(seconds[i].second);
   }
   std::sort(per_second.begin(), per_second.end());
   s.busy_seconds = per_second.size();
-  if (!seconds.empty()) s.span_seconds = static_cast<uint64_t>(seconds.back().first - seconds.front().first + 1);
+  if (!seconds.empty())
+    s.span_seconds = static_cast<uint64_t>(seconds.back().first - seconds.front().first + 1);
   s.rate_busy = rates(per_second, 0);
   s.rate_all = rates(per_second, s.span_seconds - s.busy_seconds);
 
-  std::sort(gaps.begin(), gaps.end(), [](const EventGap& a, const EventGap& b) {  // largest first, then earliest
-    return a.gap_ns != b.gap_ns ? a.gap_ns > b.gap_ns : a.record < b.record;
-  });
+  std::sort(gaps.begin(), gaps.end(),
+            [](const EventGap& a, const EventGap& b) {  // largest first, then earliest
+              return a.gap_ns != b.gap_ns ? a.gap_ns > b.gap_ns : a.record < b.record;
+            });
   s.largest_gaps = std::move(gaps);
   std::stable_sort(s.instruments.begin(), s.instruments.end(),
                    [](const auto& a, const auto& b) { return a.records > b.records; });
@@ -142,26 +148,29 @@ JournalSummary summarize_journal(const std::string& path) {
 }
 
 std::string format_journal_summary(const JournalSummary& s) {
-  std::string out = fmt::format("journal     {}\nschema      {}, {} bytes\n", s.path, schema_name(s.schema), s.file_bytes);
-  out += fmt::format("records     {} ({} verified, {} failing verification)\n", s.read.records, s.valid_payloads,
-                     s.invalid_payloads);
+  std::string out =
+      fmt::format("journal     {}\nschema      {}, {} bytes\n", s.path, schema_name(s.schema), s.file_bytes);
+  out += fmt::format("records     {} ({} verified, {} failing verification)\n", s.read.records,
+                     s.valid_payloads, s.invalid_payloads);
   if (s.schema == kTickSchema) out += fmt::format("kinds       {} quotes, {} trades\n", s.quotes, s.trades);
   if (s.schema == kSignalSchema) out += fmt::format("kinds       {} signals\n", s.signals);
   out += fmt::format("instruments {}\n", s.instruments.size());
   for (const auto& i : s.instruments)
-    out += fmt::format("  {:<16} {:>10} records  {:>10} quotes  {:>10} trades\n", i.symbol, i.records, i.quotes,
-                       i.trades);
+    out += fmt::format("  {:<16} {:>10} records  {:>10} quotes  {:>10} trades\n", i.symbol, i.records,
+                       i.quotes, i.trades);
   if (s.read.records > 0)
-    out += fmt::format("receive     {} .. {}\n", format_utc_ns(s.first_recv_ns), format_utc_ns(s.last_recv_ns));
+    out +=
+        fmt::format("receive     {} .. {}\n", format_utc_ns(s.first_recv_ns), format_utc_ns(s.last_recv_ns));
   if (s.valid_payloads > 0) {
-    out += fmt::format("event       {} .. {}  ({})\n", format_utc_ns(s.first_event_ns), format_utc_ns(s.last_event_ns),
-                       format_duration_ns(s.last_event_ns - s.first_event_ns));
+    out +=
+        fmt::format("event       {} .. {}  ({})\n", format_utc_ns(s.first_event_ns),
+                    format_utc_ns(s.last_event_ns), format_duration_ns(s.last_event_ns - s.first_event_ns));
     if (s.events_out_of_order > 0)
       out += fmt::format("            {} records earlier than the one before; range {} .. {}\n",
                          s.events_out_of_order, format_utc_ns(s.min_event_ns), format_utc_ns(s.max_event_ns));
-    out += fmt::format("rate/s      busy seconds ({} of {}): p50 {:.0f}  p90 {:.0f}  p99 {:.0f}  max {:.0f}\n",
-                       s.busy_seconds, s.span_seconds, s.rate_busy.p50, s.rate_busy.p90, s.rate_busy.p99,
-                       s.rate_busy.max);
+    out += fmt::format(
+        "rate/s      busy seconds ({} of {}): p50 {:.0f}  p90 {:.0f}  p99 {:.0f}  max {:.0f}\n",
+        s.busy_seconds, s.span_seconds, s.rate_busy.p50, s.rate_busy.p90, s.rate_busy.p99, s.rate_busy.max);
     out += fmt::format("            all seconds: p50 {:.0f}  p90 {:.0f}  p99 {:.0f}\n", s.rate_all.p50,
                        s.rate_all.p90, s.rate_all.p99);
     out += "largest gaps between consecutive event times\n";

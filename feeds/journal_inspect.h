@@ -38,11 +38,11 @@ struct JournalSummary {
   int64_t first_recv_ns = 0, last_recv_ns = 0;
   int64_t first_event_ns = 0, last_event_ns = 0;  // of the first and last valid record, in file order
   int64_t min_event_ns = 0, max_event_ns = 0;
-  uint64_t events_out_of_order = 0;  // event time earlier than the record before
-  uint64_t busy_seconds = 0;         // 1-second buckets holding at least one tick
-  uint64_t span_seconds = 0;         // buckets from the first to the last, empty ones included
-  RatePercentiles rate_busy;         // over busy seconds
-  RatePercentiles rate_all;          // over every second of the span (empty seconds count as 0)
+  uint64_t events_out_of_order = 0;    // event time earlier than the record before
+  uint64_t busy_seconds = 0;           // 1-second buckets holding at least one tick
+  uint64_t span_seconds = 0;           // buckets from the first to the last, empty ones included
+  RatePercentiles rate_busy;           // over busy seconds
+  RatePercentiles rate_all;            // over every second of the span (empty seconds count as 0)
   std::vector<EventGap> largest_gaps;  // top 5 gaps between consecutive event times, largest first
 };
 
@@ -53,7 +53,8 @@ JournalSummary summarize_journal(const std::string& path);
 std::string format_journal_summary(const JournalSummary& s);
 
 // Prints the summary to stdout. Returns 0 for a clean journal, 1 when it holds corrupt records, a torn or
-// corrupt tail, or payloads that fail verification (all printed), 2 when it cannot be read (message on stderr).
+// corrupt tail, or payloads that fail verification (all printed), 2 when it cannot be read (message on
+// stderr).
 int inspect_journal(const std::string& path);
 
 }  // namespace tickrt::journal

@@ -15,7 +15,8 @@ namespace tickrt::journal {
 JournalReader::JournalReader(const std::string& path, ReaderOptions options)
     : path_(path), options_(std::move(options)) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(fmt::format("journal {}: cannot open: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("journal {}: cannot open: {}", path, std::strerror(errno)));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
@@ -30,7 +31,8 @@ JournalReader::JournalReader(const std::string& path, ReaderOptions options)
   void* map = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   const int err = errno;
   ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) throw std::runtime_error(fmt::format("journal {}: mmap failed: {}", path, std::strerror(err)));
+  if (map == MAP_FAILED)
+    throw std::runtime_error(fmt::format("journal {}: mmap failed: {}", path, std::strerror(err)));
   base_ = static_cast<const uint8_t*>(map);
   ::madvise(map, size_, MADV_SEQUENTIAL);
 

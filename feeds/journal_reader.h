@@ -11,21 +11,21 @@
 namespace tickrt::journal {
 
 struct ReaderOptions {
-  bool skip_corrupt = false;              // resynchronise after a corrupt record in the middle
+  bool skip_corrupt = false;                // resynchronise after a corrupt record in the middle
   std::optional<SchemaId> expect_schema{};  // when set, a journal of another schema is rejected at open
 };
 
 // What reading found so far; final once next() has returned false.
 struct ReadStats {
-  uint64_t records = 0;           // valid records returned
-  uint64_t corrupt_regions = 0;   // corrupt stretches followed by valid records (skipped or stopped at)
-  uint64_t bytes_skipped = 0;     // bytes not returned as records: corrupt stretches, the tail, and with
-                                  // skip_corrupt=false everything after the first corrupt record
-  uint64_t tail_bytes = 0;        // of bytes_skipped: the torn or corrupt tail (no valid record after it)
-  bool torn_tail = false;         // the tail is a record cut short (as opposed to bad bytes)
+  uint64_t records = 0;          // valid records returned
+  uint64_t corrupt_regions = 0;  // corrupt stretches followed by valid records (skipped or stopped at)
+  uint64_t bytes_skipped = 0;    // bytes not returned as records: corrupt stretches, the tail, and with
+                                 // skip_corrupt=false everything after the first corrupt record
+  uint64_t tail_bytes = 0;       // of bytes_skipped: the torn or corrupt tail (no valid record after it)
+  bool torn_tail = false;        // the tail is a record cut short (as opposed to bad bytes)
   bool stopped_at_corruption = false;  // reading ended at a corrupt record that has valid records after it
-  uint64_t first_bad_offset = 0;  // file offset of the first byte that was not a valid record (0 = none)
-  uint64_t end_offset = 0;        // offset just after the last valid record returned
+  uint64_t first_bad_offset = 0;       // file offset of the first byte that was not a valid record (0 = none)
+  uint64_t end_offset = 0;             // offset just after the last valid record returned
 
   bool clean() const { return bytes_skipped == 0; }
 };
@@ -55,7 +55,7 @@ class JournalReader {
   ReaderOptions options_;
   const uint8_t* base_ = nullptr;  // [size_] the mapped file
   size_t size_ = 0;
-  size_t pos_ = kHeaderSize;       // offset of the next record to parse
+  size_t pos_ = kHeaderSize;  // offset of the next record to parse
   bool done_ = false;
   SchemaId schema_{};
   ReadStats stats_;

@@ -18,8 +18,8 @@ std::string format_utc_ns(int64_t ns) {
   const year_month_day ymd{sys_days{std::chrono::days{days}}};
   const int64_t secs = rem / 1'000'000'000;
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), secs / 3600, secs / 60 % 60,
-                     secs % 60, rem % 1'000'000'000);
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), secs / 3600,
+                     secs / 60 % 60, secs % 60, rem % 1'000'000'000);
 }
 
 std::string format_duration_ns(int64_t ns) {
@@ -32,7 +32,8 @@ std::string format_duration_ns(int64_t ns) {
   const int64_t whole = ns / 1'000'000'000;
   const double frac = static_cast<double>(ns % 1'000'000'000) / 1e9;
   if (whole < 3600) return fmt::format("{} min {:.3f} s", whole / 60, static_cast<double>(whole % 60) + frac);
-  return fmt::format("{} h {} min {:.3f} s", whole / 3600, whole / 60 % 60, static_cast<double>(whole % 60) + frac);
+  return fmt::format("{} h {} min {:.3f} s", whole / 3600, whole / 60 % 60,
+                     static_cast<double>(whole % 60) + frac);
 }
 
 }  // namespace tickrt::journal

@@ -22,12 +22,16 @@ FsyncPolicy parse_fsync_policy(std::string_view name) {
       fmt::format("fsync policy '{}': expected none, interval, every-batch or every-record", name));
 }
 
-JournalWriter::JournalWriter(const std::string& path, WriterOptions options) : path_(path), options_(options) {
+JournalWriter::JournalWriter(const std::string& path, WriterOptions options)
+    : path_(path), options_(options) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (options_.truncate ? O_TRUNC : 0), 0644);
-  if (fd_ < 0) throw std::runtime_error(fmt::format("journal {}: cannot open for writing: {}", path, std::strerror(errno)));
+  if (fd_ < 0)
+    throw std::runtime_error(
+        fmt::format("journal {}: cannot open for writing: {}", path, std::strerror(errno)));
   try {
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw std::runtime_error(fmt::format("journal {}: cannot stat: {}", path, std::strerror(errno)));
+    if (::fstat(fd_, &st) != 0)
+      throw std::runtime_error(fmt::format("journal {}: cannot stat: {}", path, std::strerror(errno)));
     open_existing(static_cast<uint64_t>(st.st_size));
     if (::lseek(fd_, static_cast<off_t>(file_offset_), SEEK_SET) < 0)
       throw std::runtime_error(fmt::format("journal {}: seek failed: {}", path, std::strerror(errno)));
@@ -53,25 +57,31 @@ void JournalWriter::open_existing(uint64_t size) {
     if (st.stopped_at_corruption)
       throw std::runtime_error(fmt::format(
           "journal {}: corrupt record at offset {} with valid records after it; refusing to append "
-          "(read it with skip_corrupt to recover the rest)", path_, st.first_bad_offset));
+          "(read it with skip_corrupt to recover the rest)",
+          path_, st.first_bad_offset));
     open_report_ = {.existed = true, .records_kept = st.records, .bytes_truncated = st.tail_bytes};
     file_offset_ = st.end_offset;
   } else {
-    // Empty, or a header cut short by a crash: acceptable only if it is a prefix of the header we would write.
+    // Empty, or a header cut short by a crash: acceptable only if it is a prefix of the header we would
+    // write.
     if (size > 0) {
       uint8_t existing[kHeaderSize];
-      if (::pread(fd_, existing, size, 0) != static_cast<ssize_t>(size) || std::memcmp(existing, header, size) != 0)
-        throw std::runtime_error(fmt::format("journal {}: {} bytes that are not a journal header", path_, size));
+      if (::pread(fd_, existing, size, 0) != static_cast<ssize_t>(size) ||
+          std::memcmp(existing, header, size) != 0)
+        throw std::runtime_error(
+            fmt::format("journal {}: {} bytes that are not a journal header", path_, size));
       open_report_ = {.existed = true, .records_kept = 0, .bytes_truncated = size};
     }
     if (::pwrite(fd_, header, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize))
-      throw std::runtime_error(fmt::format("journal {}: cannot write header: {}", path_, std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("journal {}: cannot write header: {}", path_, std::strerror(errno)));
     file_offset_ = kHeaderSize;
     size = kHeaderSize;
   }
   if (file_offset_ < size) {
     if (::ftruncate(fd_, static_cast<off_t>(file_offset_)) != 0)
-      throw std::runtime_error(fmt::format("journal {}: cannot truncate torn tail: {}", path_, std::strerror(errno)));
+      throw std::runtime_error(
+          fmt::format("journal {}: cannot truncate torn tail: {}", path_, std::strerror(errno)));
   }
   if (options_.fsync != FsyncPolicy::None) fsync_now();
 }
@@ -84,7 +94,8 @@ JournalWriter::~JournalWriter() {
   }
 }
 
-AppendResult JournalWriter::append(int64_t recv_ns, std::string_view topic, std::span<const uint8_t> payload) {
+AppendResult JournalWriter::append(int64_t recv_ns, std::string_view topic,
+                                   std::span<const uint8_t> payload) {
   const size_t size = record_size(topic.size(), payload.size());
   if (topic.size() > kMaxTopicLength || payload.size() > kMaxRecordLength || size - 4 > kMaxRecordLength) {
     ++rejected_;
@@ -102,9 +113,10 @@ AppendResult JournalWriter::append(int64_t recv_ns, std::string_view topic, std:
       fsync_now();
       break;
     case FsyncPolicy::Interval: {
-      const bool count_due = options_.interval_records > 0 && records_since_sync_ >= options_.interval_records;
-      const bool time_due = options_.interval_ms > 0 &&
-                            std::chrono::steady_clock::now() - last_sync_ >= std::chrono::milliseconds(options_.interval_ms);
+      const bool count_due =
+          options_.interval_records > 0 && records_since_sync_ >= options_.interval_records;
+      const bool time_due = options_.interval_ms > 0 && std::chrono::steady_clock::now() - last_sync_ >=
+                                                            std::chrono::milliseconds(options_.interval_ms);
       if (count_due || time_due) {
         write_buffer();
         fsync_now();
@@ -139,7 +151,8 @@ void JournalWriter::close() {
   if (options_.fsync != FsyncPolicy::None) fsync_now();
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0) throw std::runtime_error(fmt::format("journal {}: close failed: {}", path_, std::strerror(errno)));
+  if (::close(fd) != 0)
+    throw std::runtime_error(fmt::format("journal {}: close failed: {}", path_, std::strerror(errno)));
 }
 
 void JournalWriter::write_buffer() {
@@ -149,10 +162,11 @@ void JournalWriter::write_buffer() {
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
-      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(done));  // never write twice
+      buffer_.erase(buffer_.begin(),
+                    buffer_.begin() + static_cast<std::ptrdiff_t>(done));  // never write twice
       file_offset_ += done;
-      throw std::runtime_error(fmt::format("journal {}: write failed at offset {}: {}", path_, file_offset_,
-                                           std::strerror(err)));
+      throw std::runtime_error(
+          fmt::format("journal {}: write failed at offset {}: {}", path_, file_offset_, std::strerror(err)));
     }
     done += static_cast<size_t>(n);
   }

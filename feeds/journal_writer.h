@@ -1,6 +1,7 @@
 // Appends records to a `.ticks` journal (format: journal_format.h) through its own buffer, written with
 // write(2) in batches, with a chosen fsync policy. Opening an existing journal validates it first and
-// truncates a torn or corrupt tail (how many bytes: open_report()); a journal corrupt in the middle is refused.
+// truncates a torn or corrupt tail (how many bytes: open_report()); a journal corrupt in the middle is
+// refused.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -26,10 +27,10 @@ FsyncPolicy parse_fsync_policy(std::string_view name);
 struct WriterOptions {
   SchemaId schema = kTickSchema;
   FsyncPolicy fsync = FsyncPolicy::None;
-  uint32_t interval_ms = 1000;      // Interval policy: time bound (0 = no time bound)
-  uint64_t interval_records = 0;    // Interval policy: record-count bound (0 = no count bound)
-  size_t buffer_bytes = 1u << 20;   // write(2) happens when the buffer would overflow, and on flush()
-  bool truncate = false;            // start a fresh journal even when the file exists
+  uint32_t interval_ms = 1000;     // Interval policy: time bound (0 = no time bound)
+  uint64_t interval_records = 0;   // Interval policy: record-count bound (0 = no count bound)
+  size_t buffer_bytes = 1u << 20;  // write(2) happens when the buffer would overflow, and on flush()
+  bool truncate = false;           // start a fresh journal even when the file exists
 };
 
 // What opening found in an existing file.

@@ -1,10 +1,10 @@
 // Importers on the real files of ../shared/data: row counts, first and last event times, bad rows by reason
 // and line, merging by time. Expected counts are recomputed here with simple independent code where cheap;
 // hard-coded values name the shell command that produced them.
-#include <catch2/catch.hpp>
 #include <flatbuffers/flatbuffers.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -69,7 +69,8 @@ TEST_CASE("import: fxcm EUR/USD 2014-05-05 rows, symbol and UTC-5 times", "[impo
   SymbolTable symbols;
   const InputResult r = parse_fxcm(kEur0505, {}, symbols);
   const FxcmCounts expect = count_fxcm(kEur0505);
-  // 58,143 rows: ../shared/data/README says 58,142 because `wc -l` misses the last line, which has no newline.
+  // 58,143 rows: ../shared/data/README says 58,142 because `wc -l` misses the last line, which has no
+  // newline.
   CHECK(expect.rows == 58'143);
   CHECK(r.rows == expect.rows);
   CHECK(r.ticks.size() == expect.rows - expect.crossed);
@@ -85,7 +86,8 @@ TEST_CASE("import: fxcm EUR/USD 2014-05-05 rows, symbol and UTC-5 times", "[impo
   CHECK(r.ticks.front().ask_price == 1.38758);
   CHECK(r.ticks.front().bid_size == 0);
   CHECK(r.ticks.back().event_ns == 1'399'266'000'000 * kMs + 86'398'807 * kMs);
-  CHECK(std::is_sorted(r.ticks.begin(), r.ticks.end(), [](auto& a, auto& b) { return a.event_ns < b.event_ns; }));
+  CHECK(std::is_sorted(r.ticks.begin(), r.ticks.end(),
+                       [](auto& a, auto& b) { return a.event_ns < b.event_ns; }));
 
   const FxcmFileName name = parse_fxcm_file_name("/x/fxcm_nzdusd_20140508_quote.csv");
   CHECK(name.symbol == "NZDUSD");
@@ -211,7 +213,7 @@ TEST_CASE("import: binance raw capture, streams counted by kind and clock choice
 TEST_CASE("import: generic csv with named columns reports bad rows by reason and line", "[import]") {
   tickrt::test::TempDir dir;
   const auto path = dir / "q.csv";
-  std::ofstream(path) << "when,sym,bid,ask,bq,aq\n"      // line 1
+  std::ofstream(path) << "when,sym,bid,ask,bq,aq\n"       // line 1
                       << "1600000000.5,AAA,10,11,1,2\n"   // 2: ok, fractional seconds
                       << "1600000001,AAA,10,11,1\n"       // 3: wrong column count
                       << "1600000002,AAA,nan,11,1,2\n"    // 4: non-finite
@@ -231,7 +233,7 @@ TEST_CASE("import: generic csv with named columns reports bad rows by reason and
   spec.ask_size_col = "aq";
   SymbolTable symbols;
   const InputResult r = parse_csv(path, spec, {.bad_rows = BadRowPolicy::Keep}, symbols);
-  CHECK(r.rows == 7);  // the blank line is not a row
+  CHECK(r.rows == 7);            // the blank line is not a row
   REQUIRE(r.ticks.size() == 3);  // line 2, the kept crossed line 6, line 9
   CHECK(r.ticks[0].event_ns == 1'600'000'000'500'000'000);
   CHECK(r.ticks[0].ask_size == 2);
@@ -296,7 +298,8 @@ TEST_CASE("import: several inputs merge into one time-ordered journal numbered 1
     REQUIRE(t->event_time_ns() >= prev_event);
     // Ties between the trades (input 0) and quotes (input 1) keep input order: a trade never follows a
     // quote of the same event time.
-    if (t->event_time_ns() == prev_event && t->kind() == wire::TickKind::Trade) REQUIRE(prev_kind_at_same_time == 0);
+    if (t->event_time_ns() == prev_event && t->kind() == wire::TickKind::Trade)
+      REQUIRE(prev_kind_at_same_time == 0);
     prev_kind_at_same_time = t->kind() == wire::TickKind::Quote;
     prev_event = t->event_time_ns();
     trades += t->kind() == wire::TickKind::Trade;
@@ -319,8 +322,8 @@ TEST_CASE("import: the tickrt import command prints a summary and fails on bad r
   CHECK_THAT(r.output, Catch::Contains("fxcm_eurusd_20140508_quote.csv:17: crossed_quote (skipped)"));
   CHECK_THAT(r.output, Catch::Contains("2014-05-08T05:00:17.007000000Z"));
 
-  r = tickrt::test::run_command(tickrt::test::tickrt_binary() + " import --format fxcm --bad-rows fail " + kEur0508 +
-                                " --out " + dir / "f.ticks");
+  r = tickrt::test::run_command(tickrt::test::tickrt_binary() + " import --format fxcm --bad-rows fail " +
+                                kEur0508 + " --out " + dir / "f.ticks");
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.output, Catch::Contains(":17: bad row"));
   CHECK_FALSE(std::filesystem::exists(dir / "f.ticks"));

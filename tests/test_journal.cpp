@@ -1,7 +1,7 @@
 // The `.ticks` journal: round trips, torn tails at every byte, reopening for append, corrupt middles.
-#include <catch2/catch.hpp>
 #include <flatbuffers/flatbuffers.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -127,8 +127,10 @@ TEST_CASE("journal: signal journals use the same format with schema SGNL", "[jou
   CHECK_THROWS_WITH(JournalWriter(path, WriterOptions{.schema = kTickSchema}), Catch::Contains("schema"));
 }
 
-TEST_CASE("journal: a journal cut at every byte offset within its last 3 records replays exactly the complete records before the cut",
-          "[journal]") {
+TEST_CASE(
+    "journal: a journal cut at every byte offset within its last 3 records replays exactly the complete "
+    "records before the cut",
+    "[journal]") {
   tickrt::test::TempDir dir;
   const auto full_path = dir / "full.ticks";
   const auto expected = write_journal(full_path, 12);
@@ -216,7 +218,8 @@ TEST_CASE("journal: a flipped bit in a middle record is caught by the crc", "[jo
   const size_t bad = 10;  // the 11th record
   const size_t bad_start = expected[bad - 1].end;
   const size_t bad_size = expected[bad].end - bad_start;
-  for (size_t flip_at : {bad_start + 30, bad_start + bad_size - 3, bad_start + 9}) {  // topic, payload, recv_ns
+  for (size_t flip_at :
+       {bad_start + 30, bad_start + bad_size - 3, bad_start + 9}) {  // topic, payload, recv_ns
     auto copy = bytes;
     copy[flip_at] ^= 0x04;
     const auto cpath = dir / "bad.ticks";
@@ -312,8 +315,8 @@ TEST_CASE("journal: fsync policies sync when they promise to", "[journal]") {
     CHECK(std::filesystem::file_size(dir / "rec.ticks") == w.file_offset());  // nothing left in the buffer
   }
   {
-    JournalWriter w(dir / "int.ticks", WriterOptions{.fsync = FsyncPolicy::Interval, .interval_ms = 0,
-                                                     .interval_records = 4});
+    JournalWriter w(dir / "int.ticks",
+                    WriterOptions{.fsync = FsyncPolicy::Interval, .interval_ms = 0, .interval_records = 4});
     const uint64_t at_open = w.fsyncs();
     for (int i = 0; i < 10; ++i) w.append(i, "A", payload);
     CHECK(w.fsyncs() - at_open == 2);

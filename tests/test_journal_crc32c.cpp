@@ -1,6 +1,5 @@
 // CRC-32C: the published check value, and the hardware and table paths agreeing on every length/alignment.
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <string>
 #include <vector>

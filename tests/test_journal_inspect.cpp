@@ -1,9 +1,9 @@
 // inspect_journal / summarize_journal: counts, times, rates and gaps checked against values computed here
 // from the source rows, plus corruption and payloads that fail verification.
-#include <catch2/catch.hpp>
 #include <flatbuffers/flatbuffers.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -87,7 +87,8 @@ TEST_CASE("journal: inspect summarises an imported FXCM day", "[journal][inspect
   CHECK(inspect_journal(opts.out) == 0);
 }
 
-TEST_CASE("journal: inspect reports corrupt records and payloads that fail verification", "[journal][inspect]") {
+TEST_CASE("journal: inspect reports corrupt records and payloads that fail verification",
+          "[journal][inspect]") {
   tickrt::test::TempDir dir;
   const auto path = dir / "j.ticks";
   std::vector<uint64_t> ends;
@@ -95,7 +96,8 @@ TEST_CASE("journal: inspect reports corrupt records and payloads that fail verif
     JournalWriter w(path);
     for (int i = 0; i < 20; ++i) {
       const auto kind = i % 4 == 0 ? wire::TickKind::Trade : wire::TickKind::Quote;
-      w.append(i, i % 2 ? "AAA" : "BBB", tick_payload(static_cast<uint64_t>(i + 1), 1'000'000'000LL * i, kind));
+      w.append(i, i % 2 ? "AAA" : "BBB",
+               tick_payload(static_cast<uint64_t>(i + 1), 1'000'000'000LL * i, kind));
       ends.push_back(w.file_offset());
     }
     const std::vector<uint8_t> junk(40, 0x5A);  // right size, no TICK identifier
@@ -123,7 +125,7 @@ TEST_CASE("journal: inspect reports corrupt records and payloads that fail verif
   CHECK(s.instruments.size() == 2);
   REQUIRE_FALSE(s.largest_gaps.empty());
   CHECK(s.largest_gaps[0].gap_ns == 11'000'000'000LL);  // from 19 s to 30 s
-  CHECK(s.largest_gaps[0].record == 20);  // 0-based among records read (the junk record counts)
+  CHECK(s.largest_gaps[0].record == 20);                // 0-based among records read (the junk record counts)
   CHECK_THAT(format_journal_summary(s), Catch::Contains("1 corrupt stretch(es)"));
   CHECK(inspect_journal(path) == 1);
 
@@ -142,8 +144,8 @@ TEST_CASE("journal: inspect decodes signal journals", "[journal][inspect]") {
     for (int i = 0; i < 7; ++i) {
       fbb.Clear();
       const float pred[2] = {0.1f, -0.2f};
-      wire::FinishSignalBuffer(fbb, wire::CreateSignal(fbb, static_cast<uint64_t>(i), 5'000'000'000LL + i, 0, 0,
-                                                       fbb.CreateVector(pred, 2)));
+      wire::FinishSignalBuffer(fbb, wire::CreateSignal(fbb, static_cast<uint64_t>(i), 5'000'000'000LL + i, 0,
+                                                       0, fbb.CreateVector(pred, 2)));
       w.append(i, "EURUSD", {fbb.GetBufferPointer(), fbb.GetSize()});
     }
   }
