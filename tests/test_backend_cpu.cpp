@@ -197,6 +197,11 @@ TEST_CASE("backend: memory is constant and stepping allocates nothing over 1,000
     b->step(slots, t % 2 == 0 ? 1 : 2, xb.data(), y.data(), nullptr);
   }
   CHECK(tickrt::test::allocation_count() == allocs_before);
+  // The sequence form allocates nothing either (chunks of bounded scratch), however long the input.
+  std::vector<float> y_seq(static_cast<size_t>(1000 * H));
+  const uint64_t allocs_before_seq = tickrt::test::allocation_count();
+  b->sequence(0, x.data(), 1000, y_seq.data());
+  CHECK(tickrt::test::allocation_count() == allocs_before_seq);
   CHECK(b->state_bytes() == bytes);
   for (float v : y) CHECK(std::isfinite(v));
 }

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "engine/state_layout.h"
 #include "test_megalodon_util.h"
 
@@ -278,4 +279,19 @@ TEST_CASE("megalodon: setup errors name the tensor or field at fault", "[megalod
   auto not_mega = cfg;
   not_mega.layers[0].type = tickrt::LayerType::mamba;
   CHECK_THROWS_WITH(tickrt::cpu::make_megalodon_layer(not_mega, w, 0, 1), Catch::Contains("layers[0]"));
+}
+
+TEST_CASE("megalodon: step and sequence allocate nothing", "[megalodon]") {
+  MegaShape s;
+  const int k = 4;
+  Block b(s, k);
+  std::vector<StateBuf> states(k, StateBuf(b.layer->state_bytes()));
+  std::vector<std::byte*> ptrs(k);
+  for (int i = 0; i < k; ++i) ptrs[i] = states[i].get();
+  auto x = tickrt::test::megalodon_inputs(100, s.D, 3);  // [100, D]
+  const uint64_t before = tickrt::test::allocation_count();
+  for (int t = 0; t + k <= 100; t += k) b.layer->step(k, ptrs.data(), x.data() + t * s.D);
+  b.layer->sequence(ptrs[0], x.data(), 100);
+  const uint64_t after = tickrt::test::allocation_count();
+  CHECK(after == before);
 }

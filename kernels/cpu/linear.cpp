@@ -50,6 +50,28 @@ inline void run_block(const float* w, int in, const float* x, int64_t x_stride, 
   for (int r = 0; r < NB; ++r) _mm512_mask_storeu_ps(y + r * y_stride, mask, _mm512_add_ps(acc[r], b));
 }
 
+// One batch row through NP consecutive panels at once (panel_stride floats apart). A single row through one
+// panel is one FMA chain whose latency, not the weight stream, sets the pace; NP independent chains hide it.
+// Per output it is the same chain as run_block (so a row's result still does not depend on k).
+template <int NP>
+inline void run_row_panels(const float* w, int64_t panel_stride, int in, const float* x, const float* bias,
+                           float* y, int out_left) {
+  __m512 acc[NP];
+  for (int p = 0; p < NP; ++p) acc[p] = _mm512_setzero_ps();
+  for (int i = 0; i < in; ++i) {
+    const __m512 xi = _mm512_set1_ps(x[i]);
+    for (int p = 0; p < NP; ++p)
+      acc[p] = _mm512_fmadd_ps(_mm512_loadu_ps(w + p * panel_stride + static_cast<int64_t>(i) * kPanel), xi, acc[p]);
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int rows_valid = std::min(kPanel, out_left - p * kPanel);
+    const __mmask16 mask = static_cast<__mmask16>((1u << rows_valid) - 1u);
+    const __m512 b = _mm512_maskz_loadu_ps(mask, bias + p * kPanel);
+    _mm512_mask_storeu_ps(y + p * kPanel, mask, _mm512_add_ps(acc[p], b));
+  }
+}
+constexpr bool kRowPanels = true;
+
 #elif defined(__AVX2__) && defined(__FMA__)
 constexpr int kBlock = 4;   // 4 rows x 2 ymm = 8 accumulators of 16 ymm registers
 
@@ -94,6 +116,12 @@ inline void run_block(const float* w, int in, const float* x, int64_t x_stride, 
 }
 #endif
 
+#if !defined(__AVX512F__)
+constexpr bool kRowPanels = false;
+template <int NP>
+inline void run_row_panels(const float*, int64_t, int, const float*, const float*, float*, int) {}
+#endif
+
 // Dispatches a partial block (the batch tail) to the instantiation for its size.
 template <int NB = kBlock>
 inline void run_tail(int nb, const float* w, int in, const float* x, int64_t x_stride, const float* bias16,
@@ -133,15 +161,34 @@ void PackedLinear::apply(const float* x, int k, float* y) const { apply_strided(
 
 void PackedLinear::apply_strided(const float* x, int64_t x_stride, int k, float* y, int64_t y_stride) const {
   const int panels = (out_ + kPanel - 1) / kPanel;
+  const int64_t panel_stride = static_cast<int64_t>(in_) * kPanel;
+  const int blocked = k / kBlock * kBlock;                           // rows run in full register blocks
+  const int tail_begin = kRowPanels && k - blocked < 4 ? blocked : k;  // few leftover rows: row by row
   for (int p = 0; p < panels; ++p) {
-    const float* w = packed_.data() + static_cast<int64_t>(p) * in_ * kPanel;  // [in, 16]
+    const float* w = packed_.data() + p * panel_stride;  // [in, 16]
     const float* b = bias_.data() + p * kPanel;
     const int rows_valid = std::min(kPanel, out_ - p * kPanel);
     float* yp = y + p * kPanel;
     int r = 0;
     for (; r + kBlock <= k; r += kBlock)
       run_block<kBlock>(w, in_, x + r * x_stride, x_stride, b, yp + r * y_stride, y_stride, rows_valid);
-    if (r < k) run_tail(k - r, w, in_, x + r * x_stride, x_stride, b, yp + r * y_stride, y_stride, rows_valid);
+    if (r < tail_begin) run_tail(k - r, w, in_, x + r * x_stride, x_stride, b, yp + r * y_stride, y_stride, rows_valid);
+  }
+  for (int r = tail_begin; r < k; ++r) {
+    const float* xr = x + r * x_stride;
+    float* yr = y + r * y_stride;
+    int p = 0;
+    for (; p + 4 <= panels; p += 4)
+      run_row_panels<4>(packed_.data() + p * panel_stride, panel_stride, in_, xr, bias_.data() + p * kPanel,
+                        yr + p * kPanel, out_ - p * kPanel);
+    const float* wp = packed_.data() + p * panel_stride;
+    const float* bp = bias_.data() + p * kPanel;
+    switch (panels - p) {
+      case 3: run_row_panels<3>(wp, panel_stride, in_, xr, bp, yr + p * kPanel, out_ - p * kPanel); break;
+      case 2: run_row_panels<2>(wp, panel_stride, in_, xr, bp, yr + p * kPanel, out_ - p * kPanel); break;
+      case 1: run_row_panels<1>(wp, panel_stride, in_, xr, bp, yr + p * kPanel, out_ - p * kPanel); break;
+      default: break;
+    }
   }
 }
 
