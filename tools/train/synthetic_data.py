@@ -6,7 +6,7 @@ Raw feature mid_ret_bp = r_t, ewma_ret_fast = its EWMA (alpha 0.1), log_dt = ln 
 features, and the size / trade features constant 0 (as on FXCM quote data). Labels follow labels.cpp:
 forward mid log-return in bp over h ticks, or to the last tick with time <= t + h seconds; NaN past the data.
 For a 1-tick horizon the best linear predictor phi * r_t has correlation phi with the label.
-Instruments are interleaved in time; each instrument has a session gap (and a reset) halfway.
+Instruments are interleaved in time; each instrument has a session gap (and a reset) halfway unless gap_s is 0.
 """
 import json
 import os
@@ -51,7 +51,8 @@ def make_features_dir(path, ticks_per_instrument=3000, instruments=("AAA", "BBB"
             r[t] = (phi * r[t - 1] if t else 0.0) + e[t]
         dt = rng.exponential(0.5, n) + 1e-3                        # seconds between ticks
         dt[0] = 0.0
-        dt[n // 2] += gap_s                                        # a session gap halfway: state reset
+        if gap_s > 0:
+            dt[n // 2] += gap_s                                    # a session gap halfway: state reset
         times = start_ns + k * 1000 + np.round(np.cumsum(dt) * 1e9).astype(np.int64)
         mids = 1.0 * np.exp(np.cumsum(r) / 1e4)
         raw = np.zeros((n, len(RAW_FEATURES)), np.float32)
@@ -66,7 +67,9 @@ def make_features_dir(path, ticks_per_instrument=3000, instruments=("AAA", "BBB"
         raw[:, col("ewma_ret_fast")] = ew
         raw[:, col("ewma_absret_slow")] = rng.standard_normal(n)   # noise
         reset = np.zeros(n, np.int64)
-        reset[0] = reset[n // 2] = 1
+        reset[0] = 1
+        if gap_s > 0:
+            reset[n // 2] = 1
         rows.append((times, np.full(n, k, np.int64), raw, labels(times, mids, outputs), reset))
     times = np.concatenate([r[0] for r in rows])
     order = np.argsort(times, kind="stable")
@@ -85,5 +88,5 @@ def make_features_dir(path, ticks_per_instrument=3000, instruments=("AAA", "BBB"
                    "outputs": outputs}, f)
     with open(os.path.join(path, "meta.json"), "w") as f:
         json.dump({"source": "synthetic", "instruments": list(instruments), "raw_features": RAW_FEATURES,
-                   "rows": int(len(t)), "session_gap_s": gap_s / 2, "rejects": {}}, f)
+                   "rows": int(len(t)), "session_gap_s": gap_s / 2 if gap_s > 0 else 0, "rejects": {}}, f)
     return path

@@ -172,8 +172,9 @@ def run_lanes(model, corpus, idx, fresh, chunk, opt=None, grad_clip=0.0, on_step
 class Progress:
     """A progress line on stderr: \\r updates on a terminal, one line per epoch otherwise."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.tty = stream, stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # looked up now, so a redirected stderr is honoured
+        self.tty = self.stream.isatty()
         self.last = 0.0
 
     def step(self, epoch, epochs, s, S, loss):
