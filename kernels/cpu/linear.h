@@ -23,6 +23,8 @@ class PackedLinear {
   void apply_strided(const float* x, int64_t x_stride, int k, float* y, int64_t y_stride) const;
   // Bytes of packed weights (for the weight-streaming floor benchmark).
   int64_t weight_bytes() const;
+  // The packed weights themselves (weight_bytes() / 4 floats), for that benchmark's streaming pass.
+  const float* packed_weights() const { return packed_.data(); }
 
  private:
   int out_ = 0, in_ = 0;
