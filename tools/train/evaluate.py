@@ -341,7 +341,7 @@ def write_report(args, split, dirs, streams, names, outputs, results, files, bea
     L.append(f"- model state: fresh at the later of the stream's last reset before the test split and "
              f"{args.warmup} rows before it, then carried through the test rows (resets as in reset.npy)")
     L.append(f"- intervals: moving-block bootstrap, {args.block}-row blocks, {args.bootstrap} resamples, seed {args.seed}")
-    L.append(f"- outputs: " + ", ".join(f"{o['name']} ({o['horizon']:g} {o['units']})" for o in outputs) + "\n")
+    L.append("- outputs: " + ", ".join(f"{o['name']} ({o['horizon']:g} {o['units']})" for o in outputs) + "\n")
     for h, name in enumerate(names):
         r = results[name]
         n = r["model"]["n"][0]

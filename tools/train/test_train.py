@@ -163,7 +163,7 @@ class NormalisationTest(Fixture):
         base = self.build(self.data)
         spec = base[3]
         changed = self.copy_data(self.data, "changed_test")
-        dirs, streams = base[0], base[1]
+        streams = base[1]
         x = np.load(os.path.join(changed, "X_raw.npy"))
         y = np.load(os.path.join(changed, "Y.npy"))
         for s in streams:
