@@ -325,7 +325,7 @@ def normalise(x_raw, raw_names, features):
     clip = np.array([f["clip"] for f in features], dtype=np.float32)
     x = (x_raw[:, cols].astype(np.float32) - mean) / std  # float32 throughout
     lim = np.where(clip > 0, clip, np.float32(np.inf)).astype(np.float32)
-    return np.clip(x, -lim, lim).astype(np.float32)
+    return np.ascontiguousarray(np.clip(x, -lim, lim), dtype=np.float32)  # C order: the engine reads no other
 
 
 def label_std(dirs, train_parts, cols):

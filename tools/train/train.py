@@ -407,7 +407,7 @@ def check_parity(model_dir, model, x, tickrt, workdir):
     """Runs `tickrt infer` on x [n, F] and compares with PyTorch from a fresh state. -> max abs difference."""
     xp = os.path.join(workdir, "Xval.npy")
     yp = os.path.join(workdir, "Yc.npy")
-    np.save(xp, x)
+    np.save(xp, np.ascontiguousarray(x, dtype=np.float32))
     cmd = [tickrt, "infer", "--model", model_dir, "--features", xp, "--out", yp]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
