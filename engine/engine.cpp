@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 
 #include "engine/metrics_server.h"
+#include "engine/pipeline_snapshot.h"
 #include "engine/tick_adapter.h"
 #include "feeds/clock.h"
 #include "feeds/endpoint.h"
@@ -41,10 +42,11 @@ void pin_to_cpu(int cpu) {
 
 }  // namespace
 
-struct Engine::Impl final : feeds::FeedHandler {
+struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   EngineOptions opts;
   boost::asio::io_context io;
-  zmq::context_t zmq_context{1};
+  std::unique_ptr<zmq::context_t> own_context;
+  zmq::context_t& zmq_context;
   Model model;
   FeatureSpec spec;
   std::unique_ptr<Backend> backend;
@@ -58,8 +60,17 @@ struct Engine::Impl final : feeds::FeedHandler {
   boost::asio::steady_timer log_timer{io};
   uint64_t unexpected_signals = 0;
   bool stopping = false;
+  StageLatencies latencies{kEngineStages};
+  HdrHistogram wire_in{1, 60'000'000'000, 3};
+  std::filesystem::path snapshot_file;
 
-  explicit Impl(const EngineOptions& o) : opts(o) {
+  static zmq::context_t& context_for(const EngineOptions& o, std::unique_ptr<zmq::context_t>& own) {
+    if (o.zmq_context) return *static_cast<zmq::context_t*>(o.zmq_context);
+    own = std::make_unique<zmq::context_t>(1);
+    return *own;
+  }
+
+  explicit Impl(const EngineOptions& o) : opts(o), zmq_context(context_for(o, own_context)) {
     model = Model::load(opts.model_dir);
     spec = load_feature_spec(opts.model_dir);
     backend = make_backend(opts.backend, model, opts.max_instruments, opts.max_batch);
@@ -68,13 +79,22 @@ struct Engine::Impl final : feeds::FeedHandler {
     po.max_batch = opts.max_batch;
     po.session_gap_s = model.config.session_gap_s.value_or(0.0);
     pipeline = std::make_unique<Pipeline>(model, spec, *backend, po);
+    if (!opts.snapshot_dir.empty()) {
+      std::filesystem::create_directories(opts.snapshot_dir);
+      snapshot_file = opts.snapshot_dir / "state.snap";
+      if (std::filesystem::exists(snapshot_file)) {
+        const RestoreResult r = restore_pipeline_snapshot(snapshot_file, *pipeline, model.hash);
+        if (!opts.quiet)
+          fmt::print(stderr, "tickrt run: restored {} instruments from {}\n", r.instruments, snapshot_file.string());
+      }
+    }
 
     feeds::ZmqSinkOptions so;
     so.endpoints = feeds::parse_endpoints(opts.pub, feeds::SocketRole::Publisher);
     so.send_hwm = opts.send_hwm;
     so.linger_ms = 200;
     sink = std::make_unique<feeds::ZmqSink>(zmq_context, so);
-    publisher = std::make_unique<SignalPublisher>(*sink, model.hash);
+    publisher = std::make_unique<SignalPublisher>(*sink, model.hash, this);
 
     feeds::ZmqSourceOptions src;
     src.endpoints = feeds::parse_endpoints(opts.sub, feeds::SocketRole::Subscriber);
@@ -95,6 +115,11 @@ struct Engine::Impl final : feeds::FeedHandler {
   }
   void on_signal(const feeds::SignalEvent&) override { ++unexpected_signals; }
   void on_drain_end(std::size_t) override { pipeline->flush(*publisher); }
+  void on_published(const SignalOut& s, int64_t publish_ns, bool) override {
+    const int64_t stamps[5] = {s.recv_ns, s.decoded_ns, s.features_ns, s.model_ns, publish_ns};
+    latencies.record(stamps);
+    if (s.send_ns > 0) wire_in.record(s.recv_ns - s.send_ns);
+  }
 
   // ---- setup and control ----------------------------------------------------------------------------
   void register_metrics() {
@@ -128,6 +153,22 @@ struct Engine::Impl final : feeds::FeedHandler {
                      [&k] { return double(k.counters().sent.load()); });
     registry.counter("tickrt_signals_dropped_total", "Signals dropped at a subscriber's high-water mark", "",
                      [&k] { return double(k.counters().dropped.load()); });
+    auto quantiles = [](const HdrHistogram& h) {
+      Quantiles q;
+      q.count = double(h.total_count());
+      q.sum = h.mean() * double(h.total_count());
+      for (double p : {0.5, 0.9, 0.99, 0.999}) q.values.emplace_back(p, double(h.value_at_percentile(p * 100)));
+      q.values.emplace_back(1.0, double(h.max()));
+      return q;
+    };
+    for (size_t i = 0; i < latencies.stage_count(); ++i)
+      registry.summary("tickrt_stage_latency_ns", "Per-stage latency inside the engine, ns",
+                       fmt::format("stage=\"{}\"", latencies.stage_name(i)),
+                       [this, i, quantiles] { return quantiles(latencies.stage(i)); });
+    registry.summary("tickrt_stage_latency_ns", "Per-stage latency inside the engine, ns", "stage=\"recv_to_sent\"",
+                     [this, quantiles] { return quantiles(latencies.total()); });
+    registry.summary("tickrt_wire_in_latency_ns", "Publisher send to engine receive, ns (same host clock)", "",
+                     [this, quantiles] { return quantiles(wire_in); });
     registry.gauge("tickrt_instruments", "Instruments holding a slot", "",
                    [this] { return double(pipeline->instruments().size()); });
     registry.gauge("tickrt_instrument_capacity", "Slots available (--max-instruments)", "",
@@ -149,6 +190,12 @@ struct Engine::Impl final : feeds::FeedHandler {
     stopping = true;
     source->stop();                 // stop intake
     pipeline->flush(*publisher);    // finish the current wave(s)
+    if (!snapshot_file.empty()) {
+      save_pipeline_snapshot(snapshot_file, *pipeline, model.hash);
+      if (!opts.quiet)
+        fmt::print(stderr, "tickrt run: wrote {} instruments to {}\n", pipeline->instruments().size(),
+                   snapshot_file.string());
+    }
     signals.cancel();
     log_timer.cancel();
     if (metrics_server) metrics_server->close();
@@ -177,7 +224,10 @@ int Engine::run() {
                m.model.hash, m.backend->name(), fmt::join(m.source->endpoints(), ","),
                fmt::join(m.sink->endpoints(), ","));
   m.io.run();
-  if (!m.opts.quiet) fmt::print(stderr, "tickrt run: stopped: {}\n", m.registry.render_line());
+  if (!m.opts.quiet) {
+    fmt::print(stderr, "tickrt run: stopped: {}\n", m.registry.render_line());
+    fmt::print(stderr, "tickrt run: latency (us)\n{}", m.latencies.summary());
+  }
   return 0;
 }
 
@@ -190,5 +240,7 @@ std::vector<std::string> Engine::pub_endpoints() const { return impl_->sink->end
 uint16_t Engine::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : 0; }
 const MetricsRegistry& Engine::metrics() const { return impl_->registry; }
 const PipelineCounters& Engine::counters() const { return impl_->pipeline->counters(); }
+const StageLatencies& Engine::latencies() const { return impl_->latencies; }
+const HdrHistogram& Engine::wire_in_latency() const { return impl_->wire_in; }
 
 }  // namespace tickrt

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/latency.h"
 #include "engine/metrics.h"
 #include "engine/pipeline.h"
 #include "engine/publisher.h"
@@ -38,7 +39,12 @@ struct EngineOptions {
   int send_hwm = 1'000'000;
   bool handle_signals = true;       // SIGINT/SIGTERM stop the engine (tests running in-process turn it off)
   bool quiet = false;               // no log lines (tests)
+  void* zmq_context = nullptr;      // a zmq::context_t to share (inproc transport); null: the engine's own
 };
+
+// Stage stamps of every signal: recv -> decoded -> features -> model -> sent (engine internal), and the
+// publisher's send time -> recv (the wire in), all CLOCK_REALTIME ns.
+inline const std::vector<std::string> kEngineStages = {"decode", "features", "model", "publish"};
 
 class Engine {
  public:
@@ -61,6 +67,9 @@ class Engine {
   uint16_t metrics_port() const;
   const MetricsRegistry& metrics() const;
   const PipelineCounters& counters() const;
+  // Latency histograms, read on the engine's thread or after run() returned.
+  const StageLatencies& latencies() const;
+  const HdrHistogram& wire_in_latency() const;
 
  private:
   struct Impl;

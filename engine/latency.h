@@ -16,7 +16,8 @@
 
 namespace tickrt {
 
-// The stamp clock: monotonic nanoseconds. All stamps of one tick must come from this clock.
+// A monotonic stamp clock for callers that measure within one process. All stamps of one tick must come from
+// one clock: the engine stamps with feeds::realtime_ns() so its stamps compare with the publisher's send time.
 inline int64_t latency_now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();

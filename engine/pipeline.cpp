@@ -71,7 +71,8 @@ bool Pipeline::submit(const TickIn& in) {
   const int i = pending_++;
   spec_.normalise(raw_.data(), &queue_x_[static_cast<size_t>(i) * n_features_]);
   // A slot's first tick since the engine started runs on zeroed state; a session gap resets it explicitly.
-  queue_[i] = {slot, f.session_reset, in.seq, in.tick.event_time_ns, in.send_ns, in.recv_ns, in.decoded_ns};
+  queue_[i] = {slot,      f.session_reset, in.seq,          in.tick.event_time_ns,
+               in.send_ns, in.recv_ns,      in.decoded_ns, feeds::realtime_ns()};
   if (slot_batch_[slot] != generation_) {
     slot_batch_[slot] = generation_;
     slot_next_wave_[slot] = 0;
@@ -115,6 +116,7 @@ void Pipeline::flush(SignalSink& sink) {
       s.send_ns = p.send_ns;
       s.recv_ns = p.recv_ns;
       s.decoded_ns = p.decoded_ns;
+      s.features_ns = p.features_ns;
       s.model_ns = model_ns;
       s.prediction = &step_y_[static_cast<size_t>(j) * n_outputs_];
       s.n_outputs = n_outputs_;

@@ -35,7 +35,7 @@ struct SignalOut {
   std::string_view symbol;
   int32_t slot = 0;
   uint64_t seq = 0;
-  int64_t event_ns = 0, send_ns = 0, recv_ns = 0, decoded_ns = 0, model_ns = 0;
+  int64_t event_ns = 0, send_ns = 0, recv_ns = 0, decoded_ns = 0, features_ns = 0, model_ns = 0;
   const float* prediction = nullptr;  // [H]
   int n_outputs = 0;
   uint32_t context_age = 0;
@@ -97,7 +97,7 @@ class Pipeline {
     int32_t slot;
     bool reset;
     uint64_t seq;
-    int64_t event_ns, send_ns, recv_ns, decoded_ns;
+    int64_t event_ns, send_ns, recv_ns, decoded_ns, features_ns;
   };
 
   const FeatureSpec& spec_;

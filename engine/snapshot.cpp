@@ -73,6 +73,8 @@ void write_snapshot(const std::filesystem::path& file, const Snapshot& s) {
     out += in.symbol;
     put<uint64_t>(out, in.journal_position.value_or(kNoJournal));
     out.append(reinterpret_cast<const char*>(in.state.data()), in.state.size());
+    put<uint32_t>(out, static_cast<uint32_t>(in.engine_state.size()));
+    out.append(reinterpret_cast<const char*>(in.engine_state.data()), in.engine_state.size());
   }
   Fnv1a64 h;
   h.update(out.data(), out.size());
@@ -123,6 +125,11 @@ Snapshot read_snapshot(const std::filesystem::path& file) {
     if (jp != kNoJournal) in.journal_position = jp;
     in.state.resize(s.state_bytes);
     r.bytes(in.state.data(), in.state.size());
+    const uint32_t m = r.get<uint32_t>();
+    if (m > body - r.pos())
+      throw std::runtime_error(fmt::format("{}: snapshot is truncated at byte {}", name, r.pos()));
+    in.engine_state.resize(m);
+    r.bytes(in.engine_state.data(), m);
     s.instruments.push_back(std::move(in));
   }
   if (r.pos() != body) throw std::runtime_error(fmt::format("{}: snapshot has trailing bytes", name));

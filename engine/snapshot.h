@@ -5,7 +5,8 @@
 //   magic "TICKSNAP" (8 bytes), u32 version = 1, u32 reserved = 0,
 //   u64 model_hash, u64 state_bytes, u64 instrument count n,
 //   n x { i32 slot, u32 symbol length, symbol bytes (UTF-8, may be empty),
-//         u64 journal position (UINT64_MAX = none), state_bytes bytes of state (kernels/README.md) },
+//         u64 journal position (UINT64_MAX = none), state_bytes bytes of state (kernels/README.md),
+//         u32 engine state length m, m bytes of engine state (the pipeline's per-instrument feature state) },
 //   u64 FNV-1a 64 of every byte before it.
 // Files are written to FILE.tmp and renamed, so a crash never leaves a half-written snapshot under FILE.
 #pragma once
@@ -24,7 +25,8 @@ struct SnapshotInstrument {
   int32_t slot = 0;
   std::string symbol;                       // filled by the engine; may be empty
   std::optional<uint64_t> journal_position; // the journal position the state covers, when journaling
-  std::vector<std::byte> state;             // [state_bytes]
+  std::vector<std::byte> state;             // [state_bytes] the backend's state
+  std::vector<std::byte> engine_state;      // the engine's own per-instrument state (features); may be empty
 };
 
 struct Snapshot {
