@@ -26,6 +26,22 @@ FeatureSpec FeatureSpec::defaults() {
   return s;
 }
 
+FeatureSpec FeatureSpec::untrained(int n_features, const std::vector<std::string>& outputs) {
+  if (n_features < 1 || n_features > kFeatureCount)
+    throw std::runtime_error(fmt::format("an untrained model's features.json can name 1..{} features, the config "
+                                         "has n_features = {}",
+                                         kFeatureCount, n_features));
+  FeatureSpec base = defaults();
+  FeatureSpec s;
+  s.features.assign(base.features.begin(), base.features.begin() + n_features);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    OutputSpec o = base.outputs[i % base.outputs.size()];
+    o.name = outputs[i];
+    s.outputs.push_back(o);
+  }
+  return s;
+}
+
 namespace {
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) {

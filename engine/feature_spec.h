@@ -43,6 +43,10 @@ struct FeatureSpec {
 
   // Every feature of kFeatures with identity normalisation, and the default horizons (10, 100 ticks; 5 s).
   static FeatureSpec defaults();
+  // For an untrained model of n_features inputs and these outputs: the first n_features of kFeatures with
+  // identity normalisation, and outputs named as given with the default horizons in turn (10 ticks,
+  // 100 ticks, 5 s, ...). Throws when n_features exceeds kFeatureCount.
+  static FeatureSpec untrained(int n_features, const std::vector<std::string>& outputs);
   static FeatureSpec from_json(const nlohmann::json& j, const std::string& source);
   static FeatureSpec load(const std::filesystem::path& file);
   nlohmann::json to_json() const;

@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "kernels/cpu/attention_mixer.h"
+
 namespace tickrt {
 namespace {
 
@@ -25,19 +27,11 @@ std::size_t layer_state_bytes(const ModelConfig& cfg, int layer) {
               + E * static_cast<std::size_t>(cfg.mamba.d_state) * kF32;  // ssm_state [E, N]
       break;
     }
-    case LayerType::attention: {
-      const AttentionConfig& a = cfg.attention;
-      const std::size_t kv_width = static_cast<std::size_t>(a.n_kv_heads) * (D / static_cast<std::size_t>(a.n_heads));
-      const std::size_t ring = static_cast<std::size_t>(a.window + a.refresh_lag);
-      // A lag of l ticks can leave ceil(l/P) newer refreshes computed but not yet due, plus the one in use.
-      const std::size_t kept =
-          static_cast<std::size_t>((a.refresh_lag + a.refresh_every - 1) / a.refresh_every) + 1;
-      bytes = ring * 2 * kv_width * kF32   // K and V ring [(W + l), 2, Hkv*hd]
-              + kI64                       // tick index
-              + kept * (D * kF32 + kI64)   // refresh outputs [kept, D] and their ticks
-              + D * kF32;                  // pending refresh's query [D]
+    case LayerType::attention:
+      // The attention state carries more than the spec's minimum (a status and query per pending refresh, so a
+      // refresh can run on a worker thread) and aligns its sections: its layout is the CPU backend's.
+      bytes = cpu::AttentionLayout::of(cpu::AttentionShape::from_config(cfg)).bytes;
       break;
-    }
     case LayerType::megalodon: {
       const MegalodonConfig& m = cfg.megalodon;
       const std::size_t C = static_cast<std::size_t>(m.chunk_size);

@@ -10,9 +10,9 @@ namespace tickrt {
 
 // Bytes of per-instrument state of layer `layer`, rounded up to a multiple of 64 (cache line):
 //   mamba:     conv_state [E_i, K] f32 + ssm_state [E_i, N] f32
-//   attention: KV ring [(W + l), 2, Hkv*hd] f32 + tick index i64
-//              + the refresh outputs lag l needs: (ceil(l/P) + 1) x ([D] f32 + tick i64)
-//              + the pending refresh's query [D] f32
+//   attention: tick index i64 + S = ceil(l/P) + 1 refresh entries (tick i64, status i64, query [Hq*hd] f32,
+//              output [D] f32) + KV ring [(W + l), 2, Hkv*hd] f32, each section 64-byte aligned
+//              (kernels/cpu/attention_mixer.h: the layout itself)
 //   megalodon: TimestepNorm G x (count i64, mean f32, var f32) + CEMA h [D, n, 2] f32
 //              + chunk keys [C, Z] f32 + chunk values [C, V] f32 + in-chunk position i64
 // FFNs and norms are stateless. Throws std::out_of_range for a bad layer index.

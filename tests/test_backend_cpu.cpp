@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/state_layout.h"
 #include "kernels/backend.h"
 #include "tests/alloc_counter.h"
 #include "tests/backend_test_models.h"
@@ -137,6 +138,16 @@ TEST_CASE("backend: distinct slots stepped out of order match their own runs", "
       const int64_t age = t < 2 ? t + 1 : (t - 2) % 4 + 2;
       REQUIRE(info[j].context_age == age);
     }
+  }
+}
+
+TEST_CASE("backend: state bytes equal the config's state layout for every layer case", "[backend]") {
+  // `tickrt inspect` and snapshots size state from the config alone; the backend must agree.
+  for (const Case& c : layer_cases()) {
+    const auto model = small_model(small_config(c.layers, c.extra), 5);
+    auto b = tickrt::make_backend("cpu", model, 1, 1);
+    INFO(c.name);
+    CHECK(b->state_bytes() == tickrt::model_state_bytes(model.config));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "engine/feature_spec.h"
 #include "engine/model.h"
 #include "engine/model_init.h"
 #include "engine/state_layout.h"
@@ -29,6 +30,13 @@ int run_init_model(const InitModelOptions& o) {
   tickrt::Model model = tickrt::init_model(cfg, o.seed);
   if (o.perturb > 0) tickrt::perturb_weights(model, o.seed, o.perturb);
   model.save(o.out);
+  // The engine needs features.json too: an untrained model reads the first n_features features unnormalised.
+  if (cfg.n_features <= tickrt::kFeatureCount) {
+    tickrt::FeatureSpec::untrained(cfg.n_features, cfg.outputs).save(std::filesystem::path(o.out) / "features.json");
+  } else {
+    fmt::print(stderr, "note: n_features {} > {} engine features: no features.json written (infer works; run "
+               "needs one)\n", cfg.n_features, tickrt::kFeatureCount);
+  }
   fmt::print("wrote {}: {} layers, {} parameters, {} state bytes per instrument\n", o.out, cfg.layers.size(),
              model.parameter_count(), tickrt::model_state_bytes(cfg));
   fmt::print("hash {:016x}\n", model.hash);
@@ -40,7 +48,7 @@ tickrt::cli::Registration reg("init-model", "write a randomly initialised model 
   app.add_option("--config", o->config, "config.json to initialise (defaults may be omitted)")->required();
   app.add_option("--seed", o->seed, "random seed: the same seed and config give the same weights")
       ->capture_default_str();
-  app.add_option("--out", o->out, "model directory to write (config.json + model.safetensors)")->required();
+  app.add_option("--out", o->out, "model directory to write (config.json, model.safetensors, features.json)")->required();
   app.add_option("--perturb", o->perturb,
                  "add N(0, STD) noise to every weight so that no weight is an exact 0 or 1 (for tests)");
   app.add_flag("--force", o->force, "overwrite a model already in --out");
