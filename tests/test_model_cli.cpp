@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <regex>
 
 #include "engine/model.h"
 #include "engine/state_layout.h"
@@ -25,9 +24,10 @@ std::string bin() { return tickrt::test::tickrt_binary(); }
 
 // The 16 hex digits after "hash " in a command's output.
 std::string hash_in(const std::string& out) {
-  std::smatch m;
-  if (std::regex_search(out, m, std::regex("hash ([0-9a-f]{16})"))) return m[1];
-  return "";
+  const std::size_t at = out.find("hash ");
+  if (at == std::string::npos || at + 5 + 16 > out.size()) return "";
+  const std::string hex = out.substr(at + 5, 16);
+  return hex.find_first_not_of("0123456789abcdef") == std::string::npos ? hex : "";
 }
 
 // Writes the small hybrid config and runs init-model into DIR/name.
