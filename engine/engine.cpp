@@ -32,6 +32,12 @@ FeatureSpec load_feature_spec(const std::filesystem::path& model_dir) {
   return FeatureSpec::load(file);
 }
 
+bool has_lagged_attention(const ModelConfig& c) {
+  for (const auto& l : c.layers)
+    if (l.type == LayerType::attention && c.attention.refresh_lag >= 1) return true;
+  return false;
+}
+
 void pin_to_cpu(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -51,6 +57,7 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   FeatureSpec spec;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<RefreshWorker> refresh_worker;
   std::unique_ptr<feeds::ZmqSink> sink;
   std::unique_ptr<SignalPublisher> publisher;
   std::unique_ptr<feeds::ZmqSource> source;
@@ -79,6 +86,14 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     po.max_batch = opts.max_batch;
     po.session_gap_s = model.config.session_gap_s.value_or(0.0);
     pipeline = std::make_unique<Pipeline>(model, spec, *backend, po);
+    if (has_lagged_attention(model.config)) {
+      // MODEL-SPEC §5: refresh_lag >= 1 lets refreshes leave the hot path; the worker runs them.
+      backend->set_refresh_mode(opts.late_refresh == LatePolicy::stale ? RefreshMode::deferred_stale
+                                                                       : RefreshMode::deferred_wait);
+      refresh_worker = std::make_unique<RefreshWorker>(*backend, static_cast<size_t>(opts.max_batch) * 8,
+                                                       opts.refresh_cpu);
+      pipeline->set_refresh_worker(refresh_worker.get());
+    }
     if (!opts.snapshot_dir.empty()) {
       std::filesystem::create_directories(opts.snapshot_dir);
       snapshot_file = opts.snapshot_dir / "state.snap";
@@ -169,6 +184,10 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
                      [this, quantiles] { return quantiles(latencies.total()); });
     registry.summary("tickrt_wire_in_latency_ns", "Publisher send to engine receive, ns (same host clock)", "",
                      [this, quantiles] { return quantiles(wire_in); });
+    registry.counter("tickrt_late_refreshes_total", "Ticks that used an older refresh (stale policy)", "",
+                     [this] { return double(backend->late_refreshes()); });
+    registry.counter("tickrt_refreshes_deferred_total", "Attention refreshes handed to the refresh thread", "",
+                     [this] { return refresh_worker ? double(refresh_worker->dispatched()) : 0.0; });
     registry.gauge("tickrt_instruments", "Instruments holding a slot", "",
                    [this] { return double(pipeline->instruments().size()); });
     registry.gauge("tickrt_instrument_capacity", "Slots available (--max-instruments)", "",
@@ -190,6 +209,7 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     stopping = true;
     source->stop();                 // stop intake
     pipeline->flush(*publisher);    // finish the current wave(s)
+    if (refresh_worker) refresh_worker->drain();
     if (!snapshot_file.empty()) {
       save_pipeline_snapshot(snapshot_file, *pipeline, model.hash);
       if (!opts.quiet)

@@ -30,6 +30,7 @@ struct EngineOptions {
   int max_instruments = 1024;
   int max_batch = 256;
   int cpu = -1;                     // pin the engine thread to this CPU (-1: no pinning)
+  int refresh_cpu = -1;             // pin the refresh thread (refresh_lag >= 1) to this CPU
   bool busy_poll = false;
   std::string metrics;              // HOST:PORT for /metrics; empty: not served
   double log_every_s = 10;          // metrics log line period; 0: never

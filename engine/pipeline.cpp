@@ -104,6 +104,7 @@ void Pipeline::flush(SignalSink& sink) {
                   &step_x_[static_cast<size_t>(j) * n_features_]);
     }
     backend_.step(step_slots_.data(), k, step_x_.data(), step_y_.data(), step_info_.data());
+    if (worker_) worker_->dispatch();
     ++counters_.waves;
     const int64_t model_ns = feeds::realtime_ns();
     for (int j = 0; j < k; ++j) {

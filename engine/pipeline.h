@@ -16,6 +16,7 @@
 #include "engine/feature_spec.h"
 #include "engine/features.h"
 #include "engine/instrument_table.h"
+#include "engine/refresh_worker.h"
 #include "kernels/backend.h"
 
 namespace tickrt {
@@ -83,6 +84,10 @@ class Pipeline {
   // instrument.
   void flush(SignalSink& sink);
 
+  // With deferred refreshes, the worker that receives the jobs of every step (dispatched right after it, so a
+  // later wave that needs a refresh never waits for a job nobody has).
+  void set_refresh_worker(RefreshWorker* worker) { worker_ = worker; }
+
   const PipelineCounters& counters() const { return counters_; }
   InstrumentTable& instruments() { return table_; }
   const InstrumentTable& instruments() const { return table_; }
@@ -125,6 +130,7 @@ class Pipeline {
   std::vector<float> step_y_;           // [max_batch, H]
   std::vector<StepOutput> step_info_;   // [max_batch]
   std::array<float, kFeatureCount> raw_{};
+  RefreshWorker* worker_ = nullptr;
 };
 
 }  // namespace tickrt

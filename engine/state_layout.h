@@ -10,7 +10,7 @@ namespace tickrt {
 
 // Bytes of per-instrument state of layer `layer`, rounded up to a multiple of 64 (cache line):
 //   mamba:     conv_state [E_i, K] f32 + ssm_state [E_i, N] f32
-//   attention: tick index i64 + S = ceil(l/P) + 1 refresh entries (tick i64, status i64, query [Hq*hd] f32,
+//   attention: tick index i64 + S = ceil(l/P) + 1 (+1 when l >= 1) refresh entries (tick i64, status i64, query [Hq*hd] f32,
 //              output [D] f32) + KV ring [(W + l), 2, Hkv*hd] f32, each section 64-byte aligned
 //              (kernels/cpu/attention_mixer.h: the layout itself)
 //   megalodon: TimestepNorm G x (count i64, mean f32, var f32) + CEMA h [D, n, 2] f32

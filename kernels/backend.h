@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "engine/model.h"
@@ -14,6 +15,20 @@ namespace tickrt {
 struct StepOutput {
   uint32_t context_age = 0;    // ticks since the attention refresh whose output this tick used (0 if no attention)
   bool late_refresh = false;   // set by the engine's stale policy (issue 4); the backend leaves it false
+};
+
+// Where attention refreshes run (MODEL-SPEC §5). inline_refresh: inside step(), at the refresh tick.
+// The deferred modes need refresh_lag >= 1: step() stores the refresh's query and queues a RefreshJob, and
+// another thread runs it with run_refresh() while ticks keep flowing. The tick r + l that needs refresh r's
+// output waits for it (deferred_wait: the numbers are exactly the inline ones), or, if it is not ready yet,
+// uses the previous refresh and reports late_refresh (deferred_stale; the late job is still awaited before
+// tick r + l + 1 overwrites the oldest key it reads).
+enum class RefreshMode { inline_refresh, deferred_wait, deferred_stale };
+
+struct RefreshJob {
+  int32_t slot = 0;
+  int32_t layer = 0;
+  int64_t tick = 0;  // the refresh tick r
 };
 
 class Backend {
@@ -39,6 +54,21 @@ class Backend {
   // state_bytes() bytes. Used by snapshots; a CPU snapshot restores into CUDA and back.
   virtual void read_state(int32_t slot, std::byte* out) const = 0;
   virtual void write_state(int32_t slot, const std::byte* in) = 0;
+
+  // Deferred refreshes (see RefreshMode). Setup: set_refresh_mode throws when the backend or the model
+  // (refresh_lag 0) cannot defer. Hot-path thread: take_refresh_jobs() after each step() returns the jobs that
+  // step queued. One refresh thread: run_refresh(). reset/read_state/write_state of a slot wait for that
+  // slot's jobs in flight; sequence() always refreshes inline.
+  virtual void set_refresh_mode(RefreshMode mode) {
+    if (mode != RefreshMode::inline_refresh) throw std::runtime_error(name() + " backend: refreshes run inline only");
+  }
+  virtual int take_refresh_jobs(RefreshJob* out, int max) {
+    (void)out;
+    (void)max;
+    return 0;
+  }
+  virtual void run_refresh(const RefreshJob& job) { (void)job; }
+  virtual uint64_t late_refreshes() const { return 0; }
 };
 
 // Makes "cpu" (or "cuda" when built with it; otherwise throws saying so).

@@ -23,16 +23,17 @@ TEST_CASE("model state layout: bytes per layer follow the documented formula", "
   m = config({{"mamba", {{"d_conv", 3}, {"d_state", 1}, {"expand", 1}}}}, json::array({{{"type", "mamba"}}}));
   CHECK(tickrt::layer_state_bytes(m, 0) == 512);
 
-  // attention: W = 10, l = 3, P = 2, Hq = 4, Hkv = 2, hd = 8:
-  //   ring (10 + 3) * 2 * 16 * 4 = 1664, tick 8, kept ceil(3/2) + 1 = 3 -> 3 * (128 + 8) = 408, query 128
-  //   = 2208 -> rounded to 2240
+  // attention (sections 64-byte aligned): W = 10, l = 3, P = 2, Hq = 4, Hkv = 2, hd = 8, S = ceil(3/2) + 2 = 4:
+  //   t 64 + entry ticks 64 + statuses 64 + queries 4*32*4 = 512 + outputs 4*32*4 = 512
+  //   + keys (10 + 3) * 16 * 4 = 832 + values 832 = 2880
   auto a = config({{"attention", {{"n_heads", 4}, {"n_kv_heads", 2}, {"window", 10}, {"refresh_every", 2},
                                   {"refresh_lag", 3}}}},
                   json::array({{{"type", "attention"}}}));
-  CHECK(tickrt::layer_state_bytes(a, 0) == 2240);
-  // exact Jamba decoding (P = 1, l = 0), W = 1024, 4 heads of 8: 1024*2*32*4 + 8 + 1*(128+8) + 128 = 262416 -> 262464
+  CHECK(tickrt::layer_state_bytes(a, 0) == 2880);
+  // exact Jamba decoding (P = 1, l = 0, S = 1), W = 1024, 4 heads of 8:
+  //   64 + 64 + 64 + 128 + 128 + 1024*32*4 * 2 = 262592
   a = config({}, json::array({{{"type", "attention"}}}));
-  CHECK(tickrt::layer_state_bytes(a, 0) == 262464);
+  CHECK(tickrt::layer_state_bytes(a, 0) == 262592);
 
   // megalodon: G = 2, D = 32, n = 4, C = 8, Z = 16, V = 48:
   //   2 * 16 + 32*4*2*4 + 8*16*4 + 8*48*4 + 8 = 32 + 1024 + 512 + 1536 + 8 = 3112 -> 3136

@@ -20,6 +20,7 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
       ->capture_default_str();
   app.add_option("--max-batch", o->max_batch, "most ticks drained and stepped per wake-up")->capture_default_str();
   app.add_option("--cpu", o->cpu, "pin the engine thread to this CPU");
+  app.add_option("--refresh-cpu", o->refresh_cpu, "pin the attention refresh thread (refresh_lag >= 1) to this CPU");
   app.add_flag("--busy-poll", o->busy_poll, "spin on the socket instead of sleeping (lowest latency, one core)");
   app.add_option("--metrics", o->metrics, "serve Prometheus metrics at HOST:PORT (e.g. 127.0.0.1:9100)");
   app.add_option("--log-every", o->log_every_s, "seconds between metrics log lines (0: never)")

@@ -9,7 +9,9 @@
 #include "kernels/cpu/attention_mixer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 #include <cstring>
 #include <vector>
 
@@ -17,6 +19,9 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/mixer.h"
 #include "kernels/cpu/simd.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace tickrt::cpu {
 
@@ -34,7 +39,9 @@ AttentionShape AttentionShape::from_config(const ModelConfig& cfg) {
   if (s.window <= 0 || s.every <= 0 || s.lag < 0)
     throw std::runtime_error("cpu backend: attention window and refresh_every must be > 0, refresh_lag >= 0");
   s.ring = s.window + s.lag;
-  s.entries = (s.lag + s.every - 1) / s.every + 1;
+  // Refreshes held: those computed but not yet due (ceil(ℓ/P)) and the one in use; with ℓ ≥ 1 one more, the
+  // previous refresh, which the stale policy falls back on while a deferred refresh is late.
+  s.entries = (s.lag + s.every - 1) / s.every + (s.lag > 0 ? 2 : 1);
   return s;
 }
 
@@ -107,6 +114,10 @@ class AttentionMixer final : public Mixer {
     row_t_.resize(rows);
     ref_rows_.resize(rows);
     scores_.resize(static_cast<size_t>(s_.window));
+    deferred_ticks_.resize(rows);
+    late_.resize(rows);
+    w_scores_.resize(static_cast<size_t>(s_.window));
+    w_a_.resize(static_cast<size_t>(s_.q_width()));
   }
 
   std::size_t state_bytes() const override { return L_.bytes; }
@@ -117,21 +128,55 @@ class AttentionMixer final : public Mixer {
     int nref = 0;
     for (int r = 0; r < k; ++r) {
       row_t_[r] = *at_offset<int64_t>(states[r], L_.t);
+      if (deferred_mode()) await_due(states[r], row_t_[r]);  // before the ring row and an entry are reused
       append_kv(states[r], row_t_[r], r);
       if (row_t_[r] % s_.every == 0) ref_rows_[nref++] = r;
     }
     project_queries(u, nref);
-    for (int j = 0; j < nref; ++j) {
-      const int r = ref_rows_[j];
-      attention_refresh(s_, L_, states[r], row_t_[r], q_.data() + int64_t{j} * s_.q_width(),
-                        a_.data() + int64_t{j} * s_.q_width(), scores_.data());
+    n_deferred_ = 0;
+    if (deferred_mode()) {
+      for (int j = 0; j < nref; ++j) {
+        const int r = ref_rows_[j];
+        store_query(states[r], row_t_[r], j);
+        deferred_ticks_[n_deferred_++] = row_t_[r];
+      }
+    } else {
+      for (int j = 0; j < nref; ++j) {
+        const int r = ref_rows_[j];
+        attention_refresh(s_, L_, states[r], row_t_[r], q_.data() + int64_t{j} * s_.q_width(),
+                          a_.data() + int64_t{j} * s_.q_width(), scores_.data());
+      }
+      o_proj_.apply(a_.data(), nref, o_.data());  // [nref, D]
+      for (int j = 0; j < nref; ++j) store_entry(states[ref_rows_[j]], row_t_[ref_rows_[j]], j);
     }
-    o_proj_.apply(a_.data(), nref, o_.data());  // [nref, D]
-    for (int j = 0; j < nref; ++j) store_entry(states[ref_rows_[j]], row_t_[ref_rows_[j]], j);
     for (int r = 0; r < k; ++r) {
-      write_output(states[r], row_t_[r], out + int64_t{r} * s_.d_model);
+      late_[r] = write_output(states[r], row_t_[r], out + int64_t{r} * s_.d_model);
       *at_offset<int64_t>(states[r], L_.t) = row_t_[r] + 1;
     }
+  }
+
+  void set_refresh_mode(RefreshMode mode) override {
+    if (mode != RefreshMode::inline_refresh && s_.lag < 1)
+      throw std::runtime_error("cpu backend: refresh_lag is 0, so attention refreshes must run inline");
+    mode_ = mode;
+  }
+  int deferred(const int** rows, const int64_t** ticks) const override {
+    *rows = ref_rows_.data();
+    *ticks = deferred_ticks_.data();
+    return n_deferred_;
+  }
+  bool late(int row) const override { return late_[row] != 0; }
+
+  // The refresh thread: a = attention over the ring for the stored query, o = o_proj·a, then publish.
+  void run_refresh(std::byte* state, int64_t r) override {
+    const int64_t e = (r / s_.every) % s_.entries;
+    attention_refresh(s_, L_, state, r, at_offset<float>(state, L_.entry_q) + e * s_.q_width(), w_a_.data(),
+                      w_scores_.data());
+    o_proj_.apply(w_a_.data(), 1, at_offset<float>(state, L_.entry_o) + e * s_.d_model);
+    status(state, e).store(entry_ready, std::memory_order_release);
+  }
+  void quiesce(const std::byte* state) const override {
+    for (int e = 0; e < s_.entries; ++e) wait_ready(state, e);
   }
 
   void sequence(std::byte* state, const float* u, int n, float* out) override {
@@ -176,6 +221,44 @@ class AttentionMixer final : public Mixer {
   }
 
  private:
+  bool deferred_mode() const { return mode_ != RefreshMode::inline_refresh; }
+
+  // Entry statuses are shared with the refresh thread: accessed atomically (release on ready, acquire here).
+  static std::atomic_ref<int64_t> status(const std::byte* state, const AttentionLayout& L, int64_t e) {
+    return std::atomic_ref<int64_t>(const_cast<int64_t*>(at_offset<int64_t>(state, L.entry_status))[e]);
+  }
+  std::atomic_ref<int64_t> status(const std::byte* state, int64_t e) const { return status(state, L_, e); }
+  bool ready(const std::byte* state, int64_t e) const {
+    return status(state, e).load(std::memory_order_acquire) == entry_ready;
+  }
+  // Spins (then yields) until entry e is not pending.
+  void wait_ready(const std::byte* state, int64_t e) const {
+    for (int spins = 0; status(state, e).load(std::memory_order_acquire) == entry_pending; ++spins) {
+      if (spins < 4096) {
+#if defined(__SSE2__)
+        _mm_pause();
+#endif
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+  // Before tick t reuses a ring row or an entry: every refresh due by t - 1 must be complete (it reads the
+  // oldest ring row, which tick t overwrites, and its entry may be the next one reused).
+  void await_due(const std::byte* state, int64_t t) const {
+    const int64_t* ticks = at_offset<int64_t>(state, L_.entry_tick);
+    for (int e = 0; e < s_.entries; ++e)
+      if (ticks[e] > 0 && ticks[e] - 1 <= t - s_.lag - 1) wait_ready(state, e);
+  }
+  // Deferred mode: keeps refresh r's query (q_[j]) in its entry, marked pending for the refresh thread.
+  void store_query(std::byte* state, int64_t r, int j) const {
+    const int64_t e = (r / s_.every) % s_.entries;
+    at_offset<int64_t>(state, L_.entry_tick)[e] = r + 1;
+    std::memcpy(at_offset<float>(state, L_.entry_q) + e * s_.q_width(), q_.data() + int64_t{j} * s_.q_width(),
+                sizeof(float) * s_.q_width());
+    status(state, e).store(entry_pending, std::memory_order_release);
+  }
+
   // Writes row `row` of k_/v_ into the ring at tick t.
   void append_kv(std::byte* state, int64_t t, int row) const {
     const int kvw = s_.kv_width();
@@ -203,18 +286,33 @@ class AttentionMixer final : public Mixer {
                 sizeof(float) * s_.d_model);
   }
 
-  // o [D] = o_ρ(t) from the state's entries, or zeros when there is no refresh ≤ t − ℓ (or it is not ready).
-  void write_output(const std::byte* state, int64_t t, float* o) const {
+  // o [D] = o_ρ(t) from the state's entries, or zeros when there is no refresh ≤ t − ℓ. A deferred refresh
+  // still running is awaited, or under the stale policy replaced by the previous refresh: returns true then.
+  bool write_output(const std::byte* state, int64_t t, float* o) const {
     const int64_t rho = math::attn_refresh_tick(t, s_.every, s_.lag);
+    const int64_t* ticks = at_offset<int64_t>(state, L_.entry_tick);
     if (rho >= 0) {
       const int64_t e = (rho / s_.every) % s_.entries;
-      if (at_offset<int64_t>(state, L_.entry_tick)[e] == rho + 1 &&
-          at_offset<int64_t>(state, L_.entry_status)[e] == entry_ready) {
-        std::memcpy(o, at_offset<float>(state, L_.entry_o) + e * s_.d_model, sizeof(float) * s_.d_model);
-        return;
+      if (ticks[e] == rho + 1) {
+        bool late = false;
+        int64_t use = e;
+        if (deferred_mode() && !ready(state, e)) {
+          const int64_t prev = rho - s_.every, pe = (prev / s_.every) % s_.entries;
+          if (mode_ == RefreshMode::deferred_stale && prev >= 0 && ticks[pe] == prev + 1 && ready(state, pe)) {
+            use = pe;
+            late = true;
+          } else {
+            wait_ready(state, e);
+          }
+        }
+        if (ready(state, use)) {
+          std::memcpy(o, at_offset<float>(state, L_.entry_o) + use * s_.d_model, sizeof(float) * s_.d_model);
+          return late;
+        }
       }
     }
     std::fill(o, o + s_.d_model, 0.0f);
+    return false;
   }
 
   AttentionShape s_;
@@ -228,6 +326,13 @@ class AttentionMixer final : public Mixer {
   std::vector<int64_t> row_t_;      // [rows]         tick of each row
   std::vector<int> ref_rows_;       // [rows]         rows that refresh this call
   std::vector<float> scores_;       // [W]
+  RefreshMode mode_ = RefreshMode::inline_refresh;
+  std::vector<int64_t> deferred_ticks_;  // [rows] refresh ticks deferred by the last step (rows in ref_rows_)
+  int n_deferred_ = 0;
+  std::vector<uint8_t> late_;       // [rows]         row used the previous refresh (stale policy)
+  // The refresh thread's own scratch (one refresh thread).
+  std::vector<float> w_scores_;     // [W]
+  std::vector<float> w_a_;          // [Hq·hd]
 };
 
 }  // namespace

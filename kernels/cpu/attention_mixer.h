@@ -4,7 +4,8 @@
 //
 // State layout (per instrument; sections 64-byte aligned; little-endian):
 //   t             int64              ticks since reset (the index of the next tick)
-//   entry_tick    int64 [S]          refresh tick + 1 held in each entry, 0 = empty      (S = ceil(ℓ/P) + 1)
+//   entry_tick    int64 [S]          refresh tick + 1 held in each entry, 0 = empty
+//                                    (S = ceil(ℓ/P) + 1, plus 1 when ℓ ≥ 1: the stale policy's fallback)
 //   entry_status  int64 [S]          0 empty, 1 query stored (refresh pending), 2 output ready
 //   entry_q       float [S, Hq·hd]   the refresh's query q_r
 //   entry_o       float [S, D]       the refresh's output o_r = o_proj·a_r
@@ -24,7 +25,7 @@ struct AttentionShape {
   int d_model = 0, n_heads = 0, n_kv_heads = 0, head_dim = 0;
   int window = 0, every = 1, lag = 0;
   int ring = 0;     // W + ℓ rows
-  int entries = 0;  // ceil(ℓ / P) + 1
+  int entries = 0;  // ceil(ℓ / P) + 1, + 1 when ℓ ≥ 1
   int q_width() const { return n_heads * head_dim; }
   int kv_width() const { return n_kv_heads * head_dim; }
   static AttentionShape from_config(const ModelConfig& cfg);

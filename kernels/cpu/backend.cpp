@@ -77,7 +77,10 @@ class CpuBackend final : public Backend {
   int max_instruments() const override { return max_instruments_; }
   int max_batch() const override { return max_batch_; }
 
-  void reset(int32_t slot) override { std::memset(state(slot), 0, state_bytes_); }
+  void reset(int32_t slot) override {
+    quiesce(slot);
+    std::memset(state(slot), 0, state_bytes_);
+  }
 
   void step(const int32_t* slots, int k, const float* x, float* y, StepOutput* info) override {
     set_ftz_daz();
@@ -99,26 +102,77 @@ class CpuBackend final : public Backend {
   }
 
   void read_state(int32_t slot, std::byte* out) const override {
+    quiesce(slot);
     std::memcpy(out, slab_.get() + static_cast<std::size_t>(slot) * state_bytes_, state_bytes_);
   }
-  void write_state(int32_t slot, const std::byte* in) override { std::memcpy(state(slot), in, state_bytes_); }
+  void write_state(int32_t slot, const std::byte* in) override {
+    quiesce(slot);
+    std::memcpy(state(slot), in, state_bytes_);
+  }
+
+  void set_refresh_mode(RefreshMode mode) override {
+    bool lagged = false;
+    for (size_t l = 0; l < layers_.size(); ++l) lagged |= is_attention_[l];
+    if (mode != RefreshMode::inline_refresh && !(lagged && cfg_.attention.refresh_lag >= 1))
+      throw std::runtime_error("cpu backend: deferred refreshes need an attention layer with refresh_lag >= 1");
+    for (auto& layer : layers_) layer->set_refresh_mode(mode);
+    mode_ = mode;
+    jobs_.resize(static_cast<size_t>(max_batch_) * layers_.size());
+    n_jobs_ = 0;
+  }
+  int take_refresh_jobs(RefreshJob* out, int max) override {
+    const int n = std::min(n_jobs_, max);
+    std::copy_n(jobs_.begin(), n, out);
+    std::copy(jobs_.begin() + n, jobs_.begin() + n_jobs_, jobs_.begin());
+    n_jobs_ -= n;
+    return n;
+  }
+  void run_refresh(const RefreshJob& job) override {
+    layers_[static_cast<size_t>(job.layer)]->run_refresh(state(job.slot) + layer_offset_[job.layer], job.tick);
+  }
+  uint64_t late_refreshes() const override { return late_refreshes_; }
 
  private:
-  std::byte* state(int32_t slot) { return slab_.get() + static_cast<std::size_t>(slot) * state_bytes_; }
+  std::byte* state(int32_t slot) const { return slab_.get() + static_cast<std::size_t>(slot) * state_bytes_; }
+  // Waits until no deferred refresh of `slot` is in flight (before its state is reset, read or replaced).
+  void quiesce(int32_t slot) const {
+    if (mode_ == RefreshMode::inline_refresh) return;
+    for (size_t l = 0; l < layers_.size(); ++l) layers_[l]->quiesce(state(slot) + layer_offset_[l]);
+  }
 
   void step_block(const int32_t* slots, int k, const float* x, float* y, StepOutput* info) {
     embed_.apply(x, k, h_.data());  // [k, D]
     for (size_t l = 0; l < layers_.size(); ++l) {
       for (int r = 0; r < k; ++r) ptrs_[r] = state(slots[r]) + layer_offset_[l];
       layers_[l]->step(k, ptrs_.data(), h_.data());
+      if (mode_ != RefreshMode::inline_refresh) {
+        const int* rows = nullptr;
+        const int64_t* ticks = nullptr;
+        const int n = layers_[l]->deferred(&rows, &ticks);
+        for (int j = 0; j < n; ++j) {
+          const RefreshJob job{slots[rows[j]], static_cast<int32_t>(l), ticks[j]};
+          // Jobs not taken since the last step would overflow: never drop one (a tick would wait for it
+          // forever), run it here instead.
+          if (n_jobs_ < static_cast<int>(jobs_.size())) jobs_[n_jobs_++] = job;
+          else run_refresh(job);
+        }
+      }
     }
     finish(k, y);
-    if (!info) return;
     for (int r = 0; r < k; ++r) {
       uint32_t age = 0;
-      for (size_t l = 0; l < layers_.size(); ++l)
-        if (is_attention_[l]) age = std::max(age, layers_[l]->context_age(state(slots[r]) + layer_offset_[l]));
-      info[r] = StepOutput{age, false};
+      bool late = false;
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        if (!is_attention_[l]) continue;
+        // A late refresh (stale policy) means this tick used the refresh before ρ(t): P ticks older.
+        const bool layer_late = layers_[l]->late(r);
+        const uint32_t a = layers_[l]->context_age(state(slots[r]) + layer_offset_[l]) +
+                           (layer_late ? static_cast<uint32_t>(cfg_.attention.refresh_every) : 0u);
+        age = std::max(age, a);
+        late |= layer_late;
+        late_refreshes_ += layer_late;
+      }
+      if (info) info[r] = StepOutput{age, late};
     }
   }
 
@@ -142,6 +196,10 @@ class CpuBackend final : public Backend {
   std::unique_ptr<std::byte, FreeDeleter> slab_; // [max_instruments, state_bytes]
   std::vector<float> h_, u_;                     // [rows, D] activations, normed activations
   std::vector<std::byte*> ptrs_;                 // [rows] state pointers of the current layer
+  RefreshMode mode_ = RefreshMode::inline_refresh;
+  std::vector<RefreshJob> jobs_;                 // [max_batch · L] refreshes deferred since the last take
+  int n_jobs_ = 0;
+  uint64_t late_refreshes_ = 0;
 };
 
 }  // namespace

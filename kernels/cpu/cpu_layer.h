@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "engine/model.h"
+#include "kernels/backend.h"
 
 namespace tickrt::cpu {
 
@@ -24,6 +25,16 @@ class Layer {
   virtual void sequence(std::byte* state, float* h, int64_t T) = 0;
   // Ticks since the refresh whose output the last step used, per batch row (attention layers; 0 otherwise).
   virtual uint32_t context_age(const std::byte* state) const { (void)state; return 0; }
+  // Deferred attention refreshes (kernels/backend.h); layers without attention have nothing to defer.
+  virtual void set_refresh_mode(RefreshMode mode) { (void)mode; }
+  virtual int deferred(const int** rows, const int64_t** ticks) const {
+    (void)rows;
+    (void)ticks;
+    return 0;
+  }
+  virtual bool late(int row) const { (void)row; return false; }
+  virtual void run_refresh(std::byte* state, int64_t tick) { (void)state; (void)tick; }
+  virtual void quiesce(const std::byte* state) const { (void)state; }
 };
 
 // Megalodon block (MODEL-SPEC §6), layer index i of cfg.

@@ -56,6 +56,11 @@ class DecoderLayer final : public Layer {
   }
 
   uint32_t context_age(const std::byte* state) const override { return mixer_->context_age(state); }
+  void set_refresh_mode(RefreshMode mode) override { mixer_->set_refresh_mode(mode); }
+  int deferred(const int** rows, const int64_t** ticks) const override { return mixer_->deferred(rows, ticks); }
+  bool late(int row) const override { return mixer_->late(row); }
+  void run_refresh(std::byte* state, int64_t tick) override { mixer_->run_refresh(state, tick); }
+  void quiesce(const std::byte* state) const override { mixer_->quiesce(state); }
 
  private:
   // The mixer's residual (d_ holds its output) and the FFN with its residual, over rows of h [n, D].

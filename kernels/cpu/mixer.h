@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "engine/model.h"
+#include "kernels/backend.h"
 
 namespace tickrt::cpu {
 
@@ -18,6 +19,19 @@ class Mixer {
   // One instrument, n consecutive ticks (n <= the rows reserved at construction): u [n, D] -> out [n, D].
   virtual void sequence(std::byte* state, const float* u, int n, float* out) = 0;
   virtual uint32_t context_age(const std::byte* state) const { (void)state; return 0; }
+  // Deferred refreshes (kernels/backend.h RefreshMode); mixers without refreshes ignore them.
+  virtual void set_refresh_mode(RefreshMode mode) { (void)mode; }
+  // Rows of the last step() whose refresh was deferred, and their refresh ticks.
+  virtual int deferred(const int** rows, const int64_t** ticks) const {
+    (void)rows;
+    (void)ticks;
+    return 0;
+  }
+  // Row r of the last step() used an older refresh than ρ(t) (stale policy).
+  virtual bool late(int row) const { (void)row; return false; }
+  virtual void run_refresh(std::byte* state, int64_t tick) { (void)state; (void)tick; }
+  // Waits until no refresh of this state is in flight.
+  virtual void quiesce(const std::byte* state) const { (void)state; }
 };
 
 class Ffn {
