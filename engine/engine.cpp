@@ -255,6 +255,10 @@ void Engine::request_stop() {
   boost::asio::post(impl_->io, [m = impl_.get()] { m->shutdown(); });
 }
 
+bool Engine::wait_for_subscribers(uint64_t n, std::chrono::milliseconds timeout) {
+  return impl_->sink->wait_for_subscriptions(n, timeout);
+}
+
 std::vector<std::string> Engine::sub_endpoints() const { return impl_->source->endpoints(); }
 std::vector<std::string> Engine::pub_endpoints() const { return impl_->sink->endpoints(); }
 uint16_t Engine::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : 0; }

@@ -7,6 +7,7 @@
 // pipeline and steps them when the drain ends (or the batch is full), one batched step per wave.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -61,6 +62,9 @@ class Engine {
   int run();
   // Asks a running engine to stop as a signal would. Any thread.
   void request_stop();
+
+  // Before run(): waits until n subscriptions reached the signal socket (ZeroMQ's slow joiner). False on timeout.
+  bool wait_for_subscribers(uint64_t n, std::chrono::milliseconds timeout);
 
   // Endpoints as bound/connected (a bind to port * shows the port the system chose).
   std::vector<std::string> sub_endpoints() const;
