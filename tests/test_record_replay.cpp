@@ -97,7 +97,7 @@ std::string endpoint(const std::string& tag) { return test::ipc_endpoint("rr-" +
 
 }  // namespace
 
-TEST_CASE("record: gen --out writes the in-process generator's ticks, receive time = event time", "[record][cli]") {
+TEST_CASE("record: gen --out writes the in-process generator's ticks with receive time = event time", "[record][cli]") {
   test::TempDir dir;
   const std::string file = dir / "gen.ticks";
   auto r = test::run_command(fmt::format("timeout 60 {} gen --out {} --instruments 8 --rate 1000 --count 2500 --seed 11",
@@ -129,7 +129,7 @@ TEST_CASE("record: gen --out writes the in-process generator's ticks, receive ti
   CHECK(again.records.back().payload == j.records.back().payload);
 }
 
-TEST_CASE("record: JournalSink rotates by size and by message time, parts named FILE.000001.ticks", "[record]") {
+TEST_CASE("record: JournalSink rotates by size and by message time into parts named FILE.000001.ticks", "[record]") {
   CHECK(feeds::JournalSink::part_path("/d/cap.ticks", 1) == "/d/cap.000001.ticks");
   CHECK(feeds::JournalSink::part_path("/d/cap", 12) == "/d/cap.000012.ticks");
 
@@ -184,7 +184,7 @@ TEST_CASE("record: JournalSink rotates by size and by message time, parts named 
   }
 }
 
-TEST_CASE("replay: replay_journal sends payloads unchanged, filters topics, loops and restamps", "[replay]") {
+TEST_CASE("replay: replay_journal sends payloads unchanged and filters topics and loops and restamps", "[replay]") {
   test::TempDir dir;
   const std::string src = dir / "src.ticks";
   write_generated(src, 300, 1e6);  // ~0.3 ms of receive time: the paced runs below are quick
@@ -331,7 +331,9 @@ TEST_CASE("record: --rotate-size splits the stream into parts whose records conc
   CHECK(parts.size() >= 5);
   CHECK(r.output.find(fmt::format("{} files", parts.size())) != std::string::npos);
 
-  feeds::TickGenerator reference(small_config(4));
+  auto gc = small_config(4);
+  gc.rate = 20000;  // the event times follow the rate given to gen
+  feeds::TickGenerator reference(gc);
   feeds::MessageDecoder decoder;
   feeds::TickEvent e;
   std::uint64_t total = 0;
@@ -396,7 +398,7 @@ TEST_CASE("record: kill -9 mid-stream leaves a journal that reads back cleanly u
   CHECK(read_journal(file).stats.clean());
 }
 
-TEST_CASE("record: records only verified messages of the journal's schema, and counts the rest by reason",
+TEST_CASE("record: records only verified messages of the journal's schema and counts the rest by reason",
           "[record][cli]") {
   test::TempDir dir;
   const std::string file = dir / "mixed.ticks", ep = endpoint("mixed");
@@ -451,7 +453,7 @@ TEST_CASE("record: records only verified messages of the journal's schema, and c
   }
 }
 
-TEST_CASE("record: SIGTERM flushes, closes and prints the summary with exit code 0", "[record][cli]") {
+TEST_CASE("record: SIGTERM flushes and closes and prints the summary with exit code 0", "[record][cli]") {
   test::TempDir dir;
   const std::string bin = test::tickrt_binary();
   const std::string file = dir / "term.ticks", ep = endpoint("term");

@@ -36,7 +36,7 @@ struct ReplayCliOptions {
 };
 
 std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+extern "C" void on_replay_stop_signal(int) { g_stop.store(true); }
 
 std::string clock_text(double seconds) {
   const long s = static_cast<long>(seconds + 0.5);
@@ -94,8 +94,8 @@ int run_replay(ReplayCliOptions& o) {
     throw std::runtime_error(fmt::format("replay: {} subscription(s) did not arrive within {} s (seen {})",
                                          o.wait_subscribers, o.wait_timeout_s, sink.poll_subscriptions()));
 
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_replay_stop_signal);
+  std::signal(SIGTERM, on_replay_stop_signal);
   ProgressBar bar;
   ReplayProgressFn progress;
   if (o.progress && ::isatty(::fileno(stderr))) progress = [&bar](const ReplayProgress& p) { bar(p); };
