@@ -9,6 +9,7 @@
 #include "feeds/clock.h"
 #include "feeds/endpoint.h"
 #include "feeds/generator.h"
+#include "feeds/journal_sink.h"
 #include "feeds/open_loop.h"
 #include "feeds/zmq_sink.h"
 #include "tools/command_registry.h"
@@ -31,13 +32,46 @@ struct GenOptions {
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
+// --out: the same ticks into a journal, as fast as possible. Each record's receive time is the tick's
+// scheduled event time (so `tickrt replay` paces it like the generator would); send_time_ns stays 0.
+int write_journal(tickrt::feeds::TickGenerator& generator, const GenOptions& o) {
+  using namespace tickrt::feeds;
+  JournalSinkOptions jo;
+  jo.path = o.out;
+  jo.writer.schema = tickrt::journal::kTickSchema;
+  jo.writer.truncate = true;  // same seed, same file
+  JournalSink sink(jo);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+  const std::int64_t duration_ns = static_cast<std::int64_t>(o.duration_s * 1e9);
+  const std::int64_t start = steady_ns();
+  MessageBuilder builder;
+  TickEvent tick;
+  std::uint64_t attempted = 0;
+  while ((o.count == 0 || attempted < o.count) && !g_stop.load(std::memory_order_relaxed)) {
+    generator.next(tick);
+    if (duration_ns > 0 && generator.last_offset_ns() > duration_ns) break;
+    ++attempted;
+    sink.publish(tick.symbol, builder.build_tick(tick), tick.event_time_ns);
+  }
+  sink.close();
+  const double elapsed_s = static_cast<double>(steady_ns() - start) * 1e-9;
+  const auto& c = sink.counters();
+  fmt::print("gen: wrote {} ticks ({} bytes) to {} in {:.3f} s ({:.0f} ticks/s), {} not written\n",
+             c.written.load(), c.bytes.load(), o.out, elapsed_s, elapsed_s > 0 ? attempted / elapsed_s : 0.0,
+             attempted - c.written.load());
+  std::fflush(stdout);
+  if (!sink.error().empty()) throw std::runtime_error(fmt::format("gen --out: {}", sink.error()));
+  return 0;
+}
+
 int run_gen(GenOptions& o) {
   using namespace tickrt::feeds;
   if (o.pub.empty() == o.out.empty()) throw std::runtime_error("gen: give exactly one of --pub EP or --out FILE");
   if (o.count == 0 && !(o.duration_s > 0)) throw std::runtime_error("gen: give --count N or --duration S");
-  if (!o.out.empty()) throw std::runtime_error("gen --out: journal output arrives with feeds/journal (issue 5)");
   if (o.live_clock) o.config.start_time_ns = realtime_ns();
   TickGenerator generator(o.config);
+  if (!o.out.empty()) return write_journal(generator, o);
 
   zmq::context_t context(1);
   ZmqSinkOptions sink_options;
@@ -72,7 +106,8 @@ int run_gen(GenOptions& o) {
 tickrt::cli::Registration reg("gen", "synthetic multi-instrument feed, open-loop paced", [](CLI::App& app) {
   auto o = std::make_shared<GenOptions>();
   app.add_option("--pub", o->pub, "endpoint to publish on (@ binds, > connects; default binds); repeatable");
-  app.add_option("--out", o->out, "write a journal file instead of publishing");
+  app.add_option("--out", o->out,
+                 "write a .ticks journal instead of publishing: as fast as possible, receive time = event time");
   app.add_option("--instruments", o->config.instruments, "number of instruments SYM000..")->capture_default_str();
   app.add_option("--rate", o->config.rate, "mean ticks per second, all instruments together")->capture_default_str();
   app.add_option("--count", o->count, "stop after N ticks");
@@ -90,6 +125,7 @@ tickrt::cli::Registration reg("gen", "synthetic multi-instrument feed, open-loop
       "Example:\n"
       "  tickrt gen --pub @tcp://127.0.0.1:5555 --instruments 50 --rate 200000 --count 1000000 --seed 7\n"
       "  tickrt subscribe --sub tcp://127.0.0.1:5555 --topic SYM001   # in another shell\n"
+      "  tickrt gen --out synthetic.ticks --instruments 20 --count 100000 --seed 3\n"
       "Prints one line: sent, dropped at the send high-water mark, lateness against the schedule, achieved rate.");
   return [o] { return run_gen(*o); };
 });
