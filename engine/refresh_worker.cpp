@@ -28,7 +28,8 @@ RefreshWorker::RefreshWorker(Backend& backend, size_t capacity, int cpu) : backe
 
 RefreshWorker::~RefreshWorker() {
   stop_.store(true, std::memory_order_release);
-  head_.notify_one();
+  wakeups_.fetch_add(1, std::memory_order_release);  // atomic::wait only returns once the value changed
+  wakeups_.notify_one();
   thread_.join();
 }
 
@@ -48,7 +49,8 @@ void RefreshWorker::dispatch() {
     ++dispatched_;
   }
   head_.store(head, std::memory_order_release);
-  head_.notify_one();
+  wakeups_.fetch_add(1, std::memory_order_release);
+  wakeups_.notify_one();
 }
 
 void RefreshWorker::drain() {
@@ -65,6 +67,7 @@ void RefreshWorker::loop(int cpu) {
   set_ftz_daz();
   uint64_t tail = tail_.load(std::memory_order_relaxed);
   while (true) {
+    const uint32_t seen = wakeups_.load(std::memory_order_acquire);
     uint64_t head = head_.load(std::memory_order_acquire);
     if (head == tail) {
       // Spin briefly (a refresh is usually dispatched every few ticks), then sleep until the next dispatch.
@@ -74,7 +77,7 @@ void RefreshWorker::loop(int cpu) {
       }
       if (head == tail) {
         if (stop_.load(std::memory_order_acquire)) return;
-        head_.wait(head, std::memory_order_acquire);
+        wakeups_.wait(seen, std::memory_order_acquire);
         continue;
       }
     }

@@ -40,6 +40,7 @@ class RefreshWorker {
   alignas(64) std::atomic<uint64_t> tail_{0};  // next slot the worker reads
   alignas(64) std::atomic<uint64_t> completed_{0};
   std::atomic<bool> stop_{false};
+  alignas(64) std::atomic<uint32_t> wakeups_{0};  // bumped by every dispatch and by stop: what the worker waits on
   std::vector<RefreshJob> batch_;  // [capacity] jobs taken from the backend per dispatch
   uint64_t dispatched_ = 0, ran_inline_ = 0;
   std::thread thread_;
