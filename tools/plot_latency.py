@@ -47,6 +47,7 @@ def main():
         summary = json.load(f)
     skip = set(filter(None, args.skip.split(",")))
     fig, ax = plt.subplots(figsize=(10, 6))
+    ax.set_prop_cycle(color=[plt.cm.tab20(i) for i in range(0, 20, 2)] + [plt.cm.tab20(i) for i in range(1, 20, 2)])
     max_x = 10.0
     for s in summary["series"]:
         if s["name"] in skip or s["count"] == 0:
