@@ -95,7 +95,11 @@ double weight_streaming_floor_us(const tickrt::Model& m) {
     for (const auto& x : matrices) add(x.packed_weights(), x.weight_bytes() / 4);
     for (const auto* v : vectors) add(v->data(), static_cast<int64_t>(v->size()));
 #if defined(__AVX512F__)
-    for (int j = 0; j < 4; ++j) rest += _mm512_reduce_add_ps(acc[j]);
+    alignas(64) float lanes[16];
+    for (int j = 0; j < 4; ++j) {
+      _mm512_store_ps(lanes, acc[j]);  // not _mm512_reduce_add_ps: GCC 12 warns inside it (-Wmaybe-uninitialized)
+      for (float v : lanes) rest += v;
+    }
 #else
     for (float a : acc) rest += a;
 #endif
