@@ -107,7 +107,7 @@ int run_bench_gpu(const GpuBenchOptions& o) {
       nlohmann::json j = base;
       j["layers"] = nlohmann::json::array({{{"type", "attention"}}});
       j["attention"]["window"] = W;
-      j["attention"]["refresh_every"] = i == 0 ? 1 : 1 << 30;  // every tick / only tick 0
+      j["attention"]["refresh_every"] = i == 0 ? 1 : 1 << 24;  // every tick / only tick 0 (the largest allowed P)
       j["attention"]["refresh_lag"] = 0;
       const tickrt::Model model = tickrt::init_model(tickrt::ModelConfig::from_json(j, "bench-gpu window config"), 1);
       auto b = tickrt::make_backend(o.backend, model, 1, 1);
