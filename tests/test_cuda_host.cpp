@@ -6,6 +6,8 @@
 #include <fmt/core.h>
 
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -139,4 +141,21 @@ TEST_CASE("cuda host: sequence is T steps and reset zeroes the state", "[cuda][c
   emu.read_state(0, s.data());
   CHECK(std::memcmp(s.data(), zero.data(), s.size()) == 0);
   CHECK(emu.launcher().branches() > 0);  // lag 2: refreshes ran as branches (here: in program order)
+}
+
+TEST_CASE("cuda host: the benchmark model (d_model 64, several blocks per grid row) matches the CPU backend",
+          "[cuda][cuda-host]") {
+  // tools/bench_model.json: widths above one block of threads (mamba in_proj 256 outputs, MLP 256, ...), default
+  // megalodon chunk 64 and CEMA 16, attention window 1024 refreshed every 16 ticks.
+  std::ifstream in(std::string(TICKRT_SOURCE_DIR) + "/tools/bench_model.json");
+  REQUIRE(in);
+  const auto cfg = tickrt::ModelConfig::from_json(nlohmann::json::parse(in), "tools/bench_model.json");
+  const auto model = small_model(cfg, 9);
+  auto cpu = tickrt::make_backend("cpu", model, 16, 16);
+  HostEmulatedBackend emu(model, 16, 16);
+  const auto r = parity_run(*cpu, emu, cfg.n_features, cfg.n_outputs(), 7, 200, 21);
+  INFO(fmt::format("max |y diff| {:.3g}, max |state diff| {:.3g}", r.max_out, r.max_state));
+  CHECK(r.max_out <= kHostTolerance);
+  CHECK(r.max_state <= kHostTolerance);
+  fmt::print("cuda host parity [bench model] batch 7: y {:.2e}, state {:.2e}\n", r.max_out, r.max_state);
 }
