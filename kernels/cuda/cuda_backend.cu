@@ -102,6 +102,24 @@ PinnedBuf<T> pinned_alloc(std::size_t bytes, const char* what) {
   return PinnedBuf<T>(static_cast<T*>(p));
 }
 
+// Streams, fork/join events and graph executables, destroyed in reverse even when construction fails midway.
+struct GpuHandles {
+  cudaStream_t tick = nullptr, refresh = nullptr;
+  std::vector<cudaEvent_t> events;      // fork/join events of the refresh branches (reused by every capture)
+  std::vector<cudaGraphExec_t> graphs;  // [buckets]
+  GpuHandles() = default;
+  GpuHandles(const GpuHandles&) = delete;
+  GpuHandles& operator=(const GpuHandles&) = delete;
+  ~GpuHandles() {
+    if (tick) cudaStreamSynchronize(tick);
+    for (cudaGraphExec_t g : graphs) cudaGraphExecDestroy(g);
+    for (cudaEvent_t e : events)
+      if (e) cudaEventDestroy(e);
+    if (refresh) cudaStreamDestroy(refresh);
+    if (tick) cudaStreamDestroy(tick);
+  }
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const Model& model, int max_instruments, int max_batch)
@@ -133,19 +151,12 @@ class CudaBackend final : public Backend {
     h_age_ = pinned_alloc<uint32_t>(rows * sizeof(uint32_t), "context age staging");
     h_state_ = pinned_alloc<std::byte>(plan_.state_bytes, "state staging");
 
-    check(cudaStreamCreateWithFlags(&tick_, cudaStreamNonBlocking), "cudaStreamCreate (ticks)");
-    check(cudaStreamCreateWithFlags(&refresh_, cudaStreamNonBlocking), "cudaStreamCreate (refreshes)");
-    events_.resize(static_cast<std::size_t>(2 * plan_.n_attention + 1));
-    for (auto& e : events_) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
-    for (int b : buckets_) graphs_.push_back(capture(b));
-  }
-
-  ~CudaBackend() override {
-    if (tick_) cudaStreamSynchronize(tick_);
-    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
-    for (cudaEvent_t e : events_) cudaEventDestroy(e);
-    if (refresh_) cudaStreamDestroy(refresh_);
-    if (tick_) cudaStreamDestroy(tick_);
+    check(cudaStreamCreateWithFlags(&gpu_.tick, cudaStreamNonBlocking), "cudaStreamCreate (ticks)");
+    check(cudaStreamCreateWithFlags(&gpu_.refresh, cudaStreamNonBlocking), "cudaStreamCreate (refreshes)");
+    tick_ = gpu_.tick;
+    gpu_.events.assign(static_cast<std::size_t>(plan_.n_attention + 1), nullptr);
+    for (auto& e : gpu_.events) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    for (int b : buckets_) gpu_.graphs.push_back(capture(b));
   }
 
   std::string name() const override { return "cuda"; }
@@ -192,7 +203,7 @@ class CudaBackend final : public Backend {
   // The whole step over `rows` rows, captured into a graph on the tick stream.
   cudaGraphExec_t capture(int rows) {
     check(cudaStreamBeginCapture(tick_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
-    DeviceLauncher launcher(tick_, refresh_, events_.data(), static_cast<int>(events_.size()));
+    DeviceLauncher launcher(gpu_.tick, gpu_.refresh, gpu_.events.data(), static_cast<int>(gpu_.events.size()));
     const StepMemory mem{weights_.get(), slab_.get(), max_instruments_, scratch_.get(), &layout_};
     StepProgram<DeviceLauncher>(launcher, plan_, mem).enqueue(rows);
     cudaGraph_t graph = nullptr;
@@ -217,7 +228,7 @@ class CudaBackend final : public Backend {
     if (err == cudaSuccess)
       err = cudaMemcpyAsync(scratch(layout_.x), h_x_.get(), sizeof(float) * static_cast<std::size_t>(k) * plan_.F,
                             cudaMemcpyHostToDevice, tick_);
-    if (err == cudaSuccess) err = cudaGraphLaunch(graphs_[bi], tick_);
+    if (err == cudaSuccess) err = cudaGraphLaunch(gpu_.graphs[bi], tick_);
     if (err == cudaSuccess)
       err = cudaMemcpyAsync(h_y_.get(), scratch(layout_.y), sizeof(float) * static_cast<std::size_t>(k) * plan_.H,
                             cudaMemcpyDeviceToHost, tick_);
@@ -246,10 +257,9 @@ class CudaBackend final : public Backend {
   PinnedBuf<float> h_x_, h_y_;     // [max_batch, F], [max_batch, H]
   PinnedBuf<uint32_t> h_age_;      // [max_batch]
   PinnedBuf<std::byte> h_state_;   // [state_bytes]
-  cudaStream_t tick_ = nullptr, refresh_ = nullptr;
-  std::vector<cudaEvent_t> events_;      // fork/join events of the refresh branches (reused by every capture)
-  std::vector<cudaGraphExec_t> graphs_;  // [buckets]
-  uint64_t errors_ = 0;                  // failed steps (outputs NaN)
+  GpuHandles gpu_;                 // declared after the buffers: destroyed first (synchronises the stream)
+  cudaStream_t tick_ = nullptr;    // gpu_.tick
+  uint64_t errors_ = 0;            // failed steps (their outputs are NaN)
 };
 
 }  // namespace
