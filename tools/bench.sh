@@ -41,7 +41,7 @@ if "$tickrt" replay --help 2>/dev/null | grep -q -- '--model'; then
   model=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["options"]["model"])' \
       "$tmp/profile/summary.json")
   t0=$(date +%s.%N)
-  "$tickrt" replay "$tmp/eurusd.ticks" --model "$model" --signals "$tmp/signals.ticks" >/dev/null
+  "$tickrt" replay "$tmp/eurusd.ticks" --model "$model" --signals "$tmp/signals.npy" >/dev/null
   t1=$(date +%s.%N)
   if [ -n "$records" ]; then
     backtest=(--backtest-ticks-per-s "$(/usr/bin/python3 -c "print($records / ($t1 - $t0))")")
