@@ -31,12 +31,22 @@ struct Row {
   uint32_t context_age, flags;
 };
 
+// Signals come out of a flush in wave order; the file keeps the journal's order (each flush's signals are put
+// back at their ticks' submit positions).
 struct Collector final : SignalSink {
   std::vector<Row> rows;
   std::vector<float> preds;  // [rows, H]
+  int H = 0;
+  size_t base = 0;           // rows written before the current flush
+  void begin_flush(int pending) {
+    base = rows.size();
+    rows.resize(base + pending);
+    preds.resize((base + pending) * H);
+  }
   void on_signal(const SignalOut& s) override {
-    rows.push_back({s.slot, s.seq, s.event_ns, s.context_age, s.flags});
-    preds.insert(preds.end(), s.prediction, s.prediction + s.n_outputs);
+    const size_t at = base + static_cast<size_t>(s.queue_index);
+    rows[at] = {s.slot, s.seq, s.event_ns, s.context_age, s.flags};
+    std::copy_n(s.prediction, s.n_outputs, &preds[at * H]);
   }
 };
 
@@ -148,6 +158,7 @@ int run_backtest(const BacktestOptions& o) {
   journal::JournalReader reader(o.journal, ro);
   feeds::MessageDecoder decoder;
   Collector out;
+  out.H = model.config.n_outputs();
   const auto t0 = std::chrono::steady_clock::now();
   uint64_t ticks = 0;
   journal::RecordView rec;
@@ -158,9 +169,13 @@ int run_backtest(const BacktestOptions& o) {
       ++ticks;
       feeds::TickEvent e = d.tick;
       e.recv_time_ns = rec.recv_ns;  // stamps from the journal, never the wall clock: deterministic
-      if (pipeline.full()) pipeline.flush(out);
+      if (pipeline.full()) {
+        out.begin_flush(pipeline.pending());
+        pipeline.flush(out);
+      }
       pipeline.submit(to_tick_in(e, rec.recv_ns));
     }
+    out.begin_flush(pipeline.pending());
     pipeline.flush(out);
   } else {
     std::vector<TickIn> all;  // symbols view the memory-mapped journal, alive as long as the reader

@@ -110,6 +110,7 @@ void Pipeline::flush(SignalSink& sink) {
     for (int j = 0; j < k; ++j) {
       const Pending& p = queue_[order_[begin + j]];
       SignalOut s;
+      s.queue_index = order_[begin + j];
       s.symbol = table_.symbol(p.slot);
       s.slot = p.slot;
       s.seq = p.seq;

@@ -41,6 +41,7 @@ struct SignalOut {
   int n_outputs = 0;
   uint32_t context_age = 0;
   uint32_t flags = 0;  // kFlagStateReset | kFlagLateRefresh (as in schemas/signal.fbs)
+  int32_t queue_index = 0;  // position of the tick among those queued since the last flush (submit order)
 };
 
 inline constexpr uint32_t kFlagStateReset = 1u << 0;
