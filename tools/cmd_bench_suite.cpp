@@ -71,7 +71,7 @@ double weight_streaming_floor_us(const tickrt::Model& m) {
     }
   }
   volatile float sink = 0;
-  // Four independent vector accumulators (explicit AVX-512 loads where built with it, as bench-step does), so
+  // Four independent vector accumulators (explicit AVX-512 loads where built with it), so
   // that load bandwidth, not add latency, sets the pace.
   auto pass = [&] {
     float rest = 0.0f;
