@@ -1,5 +1,7 @@
 #include "feeds/zmq_source.h"
 
+#include "feeds/handler_memory.h"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 
@@ -30,6 +32,8 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
   bool halted = false;                // stop() was called: a drain in progress ends after the current message
   bool wait_pending = false;          // an async_wait is queued
   bool continuation_pending = false;  // a drain is posted
+  // Memory for the one outstanding operation of each kind (feeds/handler_memory.h): no allocation per wake-up.
+  HandlerSlot continuation_slot, wait_slot, spin_slot;
 
   State(boost::asio::io_context& io_, zmq::context_t& context, const ZmqSourceOptions& o, FeedHandler& h)
       : io(io_), socket(context, zmq::socket_type::sub), descriptor(io_), handler(h), max_batch(o.max_batch),
@@ -116,17 +120,17 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
   void post_continuation() {
     if (continuation_pending) return;
     continuation_pending = true;
-    boost::asio::post(io, [self = shared_from_this()] {
+    boost::asio::post(io, in_slot(continuation_slot, [self = shared_from_this()] {
       self->continuation_pending = false;
       self->on_ready();
-    });
+    }));
   }
 
   void arm() {
     if (!wait_pending) {
       wait_pending = true;
       descriptor.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                            [self = shared_from_this()](const boost::system::error_code& ec) {
+                            in_slot(wait_slot, [self = shared_from_this()](const boost::system::error_code& ec) {
                               self->wait_pending = false;
                               // Aborted: stop(), or a stop() then start() before this ran (carry on then).
                               if (ec && ec != boost::asio::error::operation_aborted) {
@@ -135,7 +139,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
                                 return;
                               }
                               self->on_ready();
-                            });
+                            }));
     }
     // A message that arrived after the last EAGAIN but before async_wait was queued may have spent its edge
     // already. Asking ZMQ_EVENTS now either finds it (drain again) or resets the fd so the next arrival fires.
@@ -145,7 +149,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
   void spin() {
     if (!running) return;
     if (drain(max_batch) > 0) bump(counters.wakeups);
-    boost::asio::post(io, [self = shared_from_this()] { self->spin(); });
+    boost::asio::post(io, in_slot(spin_slot, [self = shared_from_this()] { self->spin(); }));
   }
 
   void start() {
@@ -153,7 +157,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
     running = true;
     halted = false;
     if (busy_poll) {
-      boost::asio::post(io, [self = shared_from_this()] { self->spin(); });
+      boost::asio::post(io, in_slot(spin_slot, [self = shared_from_this()] { self->spin(); }));
       return;
     }
     if (!descriptor.is_open()) descriptor.assign(socket.get(zmq::sockopt::fd));

@@ -10,9 +10,12 @@
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
+std::atomic<uint64_t> g_watched_allocations{0};
+thread_local bool t_watched = false;
 
 void* counted_alloc(std::size_t n, std::size_t align) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (t_watched) g_watched_allocations.fetch_add(1, std::memory_order_relaxed);
   if (n == 0) n = 1;
   void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
                                                : std::malloc(n);
@@ -23,6 +26,8 @@ void* counted_alloc(std::size_t n, std::size_t align) {
 
 namespace tickrt::test {
 uint64_t allocation_count() { return g_allocations.load(std::memory_order_relaxed); }
+void watch_this_thread(bool on) { t_watched = on; }
+uint64_t watched_allocation_count() { return g_watched_allocations.load(std::memory_order_relaxed); }
 }  // namespace tickrt::test
 
 void* operator new(std::size_t n) { return counted_alloc(n, 0); }
