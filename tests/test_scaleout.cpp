@@ -281,7 +281,7 @@ TEST_CASE("scaleout: an engine steps only what it owns (--symbols exact, --shard
   }
 }
 
-TEST_CASE("scaleout: 3 engines behind a proxy answer every tick once; one dies, the rest continue, it resumes",
+TEST_CASE("scaleout: 3 engines behind a proxy answer every tick once, one dies and the rest continue, it resumes",
           "[scaleout][sockets][slow]") {
   constexpr int kShards = 3;
   test::TempDir dir;

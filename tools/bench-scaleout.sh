@@ -54,13 +54,12 @@ for n in $engines; do
     epids+=($!); pids+=($!)
   done
   sleep 1  # engines connect to the (not yet bound) tick endpoint and the proxy; gen waits for their subscriptions
-  "$bin" subscribe --sub ">$back" --quiet --timeout "$seconds" >/dev/null 2>"$work/sub-$n.log" &
+  "$bin" subscribe --sub ">$back" --quiet --timeout "$seconds" >"$work/sub-$n.log" 2>&1 &
   sub=$!
   "$bin" gen --pub "@$ticks" --instruments "$instruments" --rate "$rate" --duration "$seconds" \
       --wait-subscribers "$n" --hwm 0 --linger 0 >"$work/gen-$n.log" 2>&1 || true
   wait "$sub" || true
-  got=$(grep -o 'with [0-9]* of' "$work/sub-$n.log" | grep -o '[0-9]*' || true)
-  [[ -n "$got" ]] || got=$(grep -o 'total [0-9]* messages' "$work/sub-$n.log" | grep -o '[0-9]*' || echo 0)
+  got=$(grep -o 'total [0-9]* messages' "$work/sub-$n.log" | grep -o '[0-9]*' || echo 0)
   echo "engines $n: $(cat "$work/gen-$n.log" | tail -1)"
   echo "engines $n: $got signals through the proxy in $seconds s = $(( got / seconds )) signals/s"
   for ((i = 0; i < n; i++)); do
@@ -71,7 +70,7 @@ for n in $engines; do
     no=$(awk '/^tickrt_not_owned_total /{print $2}' <<<"$m")
     awk -v c="$cpu" -v hz="$hz" -v s="$sig" -v o="$no" -v i="$i" -v n="$n" 'BEGIN {
       t = s + o; printf "engines %d: engine %d: %.0f signals, %.0f not owned, %.2f CPU s, %.2f us CPU per tick handled, %.2f us per signal\n",
-        n, i, s, o, c / hz, t > 0 ? c / hz / t * 1e6 : 0, s > 0 ? c / hz / s * 1e6 : 0 }'
+        n, i, s, o, c / hz, (t > 0 ? c / hz / t * 1e6 : 0), (s > 0 ? c / hz / s * 1e6 : 0) }'
   done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true

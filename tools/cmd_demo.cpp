@@ -40,7 +40,7 @@ struct DemoOptions {
 
 fs::path find_model(const std::string& given) {
   if (!given.empty()) return given;
-  for (const fs::path p : {fs::path("models/default"), fs::path(TICKRT_SOURCE_DIR) / "models/default"})
+  for (const fs::path& p : {fs::path("models/default"), fs::path(TICKRT_SOURCE_DIR) / "models/default"})
     if (fs::exists(p / "model.safetensors")) return p;
   throw std::runtime_error("no bundled model found at models/default (run from the repository root, or --model DIR)");
 }
