@@ -119,8 +119,8 @@ Feed make_feed(int instruments, int count, uint64_t seed) {
   return f;
 }
 
-// `tickrt run` as a child process, stderr into `log`.
-pid_t start_engine(const std::vector<std::string>& args, const std::string& log) {
+// A `tickrt` subcommand as a child process, stderr into `log`.
+pid_t start_tickrt(const std::vector<std::string>& args, const std::string& log) {
   const pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -313,7 +313,7 @@ TEST_CASE("scaleout: 3 engines behind a proxy answer every tick once, one dies a
                                     "--log-every", "0"};
   };
   std::vector<pid_t> pids(kShards);
-  for (int k = 0; k < kShards; ++k) pids[k] = start_engine(engine_args(k), dir / fmt::format("engine{}.log", k));
+  for (int k = 0; k < kShards; ++k) pids[k] = start_tickrt(engine_args(k), dir / fmt::format("engine{}.log", k));
   struct KillLeft {
     std::vector<pid_t>& pids;
     ~KillLeft() {
@@ -376,7 +376,7 @@ TEST_CASE("scaleout: 3 engines behind a proxy answer every tick once, one dies a
   for (size_t i = 8000; i < 14'000; ++i) dead_ticks += shard_of(feed.ticks[i].symbol, kShards) == 1;
   CHECK(dead_ticks > 1000);
 
-  pids[1] = start_engine(engine_args(1), dir / "engine1-restart.log");
+  pids[1] = start_tickrt(engine_args(1), dir / "engine1-restart.log");
   barrier(all);  // the restarted engine has joined both sockets
   CHECK(instruments_in_log(dir / "engine1-restart.log", "restored") == wrote);
   publish(14'000, 21'000, -1);
@@ -386,4 +386,43 @@ TEST_CASE("scaleout: 3 engines behind a proxy answer every tick once, one dies a
     CHECK(stop_engine(pids[k]) == 0);
     pids[k] = -1;
   }
+}
+
+TEST_CASE("scaleout: the tickrt proxy binary forwards publishers to subscribers and stops cleanly on SIGTERM",
+          "[scaleout][sockets]") {
+  test::TempDir dir;
+  const std::string log = dir / "proxy.log";
+  const pid_t pid = start_tickrt({"proxy", "--frontend", "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"}, log);
+  // The proxy logs the ports it bound: "frontend (XSUB) tcp://127.0.0.1:P, backend (XPUB) tcp://127.0.0.1:Q".
+  std::smatch m;
+  std::string text;
+  const std::regex line("frontend \\(XSUB\\) (tcp://[0-9.:]+), backend \\(XPUB\\) (tcp://[0-9.:]+)");
+  for (int i = 0; i < 500 && !std::regex_search(text, m, line); ++i) {
+    std::this_thread::sleep_for(10ms);
+    text = read_file(log);
+  }
+  REQUIRE(m.size() == 3);
+  zmq::context_t ctx(1);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub), sub(ctx, zmq::socket_type::sub);
+  pub.connect(m[1].str());
+  sub.set(zmq::sockopt::subscribe, "SIG");
+  sub.set(zmq::sockopt::rcvtimeo, 20);
+  sub.connect(m[2].str());
+  // Subscriptions travel sub -> XPUB -> XSUB -> pub: publish until one arrives (bounded), then check a topic
+  // nobody subscribed to is not forwarded while one that is subscribed arrives after it.
+  bool arrived = false;
+  zmq::message_t msg;
+  for (int i = 0; i < 500 && !arrived; ++i) {
+    pub.send(zmq::str_buffer("SIG-probe"), zmq::send_flags::none);
+    arrived = sub.recv(msg).has_value();
+  }
+  REQUIRE(arrived);
+  while (sub.recv(msg)) {}  // the other probes still in flight
+  pub.send(zmq::str_buffer("OTHER"), zmq::send_flags::none);
+  pub.send(zmq::str_buffer("SIG-last"), zmq::send_flags::none);
+  sub.set(zmq::sockopt::rcvtimeo, 5000);
+  REQUIRE(sub.recv(msg));
+  CHECK(msg.to_string() == "SIG-last");
+  CHECK(stop_engine(pid) == 0);
+  CHECK(read_file(log).find("tickrt proxy: stopped") != std::string::npos);
 }
