@@ -13,6 +13,7 @@
 
 #include "engine/metrics_server.h"
 #include "engine/pipeline_snapshot.h"
+#include "engine/shard.h"
 #include "engine/tick_adapter.h"
 #include "feeds/clock.h"
 #include "feeds/endpoint.h"
@@ -66,6 +67,8 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   boost::asio::signal_set signals{io};
   boost::asio::steady_timer log_timer{io};
   uint64_t unexpected_signals = 0;
+  uint64_t not_owned = 0;  // ticks of symbols another shard owns (or not in --symbols)
+  SymbolSet own_symbols;   // --symbols; empty: every symbol of the shard
   bool stopping = false;
   StageLatencies latencies{kEngineStages};
   HdrHistogram wire_in{1, 60'000'000'000, 3};
@@ -78,6 +81,10 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   }
 
   explicit Impl(const EngineOptions& o) : opts(o), zmq_context(context_for(o, own_context)) {
+    if (opts.shard_count < 1 || opts.shard_index < 0 || opts.shard_index >= opts.shard_count)
+      throw std::runtime_error(fmt::format("shard {}/{}: expected i/n with 0 <= i < n", opts.shard_index,
+                                           opts.shard_count));
+    own_symbols = SymbolSet(opts.symbols);
     model = Model::load(opts.model_dir);
     spec = load_feature_spec(opts.model_dir);
     backend = make_backend(opts.backend, model, opts.max_instruments, opts.max_batch);
@@ -113,7 +120,7 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
 
     feeds::ZmqSourceOptions src;
     src.endpoints = feeds::parse_endpoints(opts.sub, feeds::SocketRole::Subscriber);
-    src.topics = opts.topics;
+    src.topics = opts.topics.empty() ? opts.symbols : opts.topics;  // ZeroMQ prefix filter; exact check in on_tick
     src.receive_hwm = opts.receive_hwm;
     src.max_batch = static_cast<size_t>(opts.max_batch);
     src.busy_poll = opts.busy_poll;
@@ -124,7 +131,15 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   }
 
   // ---- hot path: called by the source on the loop thread -------------------------------------------
+  bool owned(std::string_view symbol) const noexcept {
+    if (!own_symbols.empty() && !own_symbols.contains(symbol)) return false;
+    return owns(symbol, opts.shard_index, opts.shard_count);
+  }
   void on_tick(const feeds::TickEvent& e) override {
+    if (!owned(e.symbol)) {  // another shard's instrument: no slot, no features, no state
+      ++not_owned;
+      return;
+    }
     if (pipeline->full()) pipeline->flush(*publisher);
     pipeline->submit(to_tick_in(e, feeds::realtime_ns()));
   }
@@ -161,6 +176,8 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
                      [&s] { return double(s.counters().messages.load()); });
     registry.counter("tickrt_wakeups_total", "Receive drains started", "",
                      [&s] { return double(s.counters().wakeups.load()); });
+    registry.counter("tickrt_not_owned_total", "Ticks of instruments this engine does not own (--shard, --symbols)",
+                     "", [this] { return double(not_owned); });
     registry.counter("tickrt_unexpected_signals_total", "Signal messages received on the tick socket", "",
                      [this] { return double(unexpected_signals); });
     const feeds::ZmqSink& k = *sink;
@@ -240,9 +257,10 @@ int Engine::run() {
   m.arm_log_timer();
   m.source->start();
   if (!m.opts.quiet)
-    fmt::print(stderr, "tickrt run: model {} ({:016x}), backend {}, sub {}, pub {}\n", m.opts.model_dir.string(),
-               m.model.hash, m.backend->name(), fmt::join(m.source->endpoints(), ","),
-               fmt::join(m.sink->endpoints(), ","));
+    fmt::print(stderr, "tickrt run: model {} ({:016x}), backend {}, sub {}, pub {}, shard {}/{}{}\n",
+               m.opts.model_dir.string(), m.model.hash, m.backend->name(), fmt::join(m.source->endpoints(), ","),
+               fmt::join(m.sink->endpoints(), ","), m.opts.shard_index, m.opts.shard_count,
+               m.opts.symbols.empty() ? std::string() : fmt::format(", {} listed symbols", m.opts.symbols.size()));
   m.io.run();
   if (!m.opts.quiet) {
     fmt::print(stderr, "tickrt run: stopped: {}\n", m.registry.render_line());

@@ -26,7 +26,14 @@ struct EngineOptions {
   std::filesystem::path model_dir;
   std::vector<std::string> sub;     // endpoints (CZMQ notation; default connect)
   std::vector<std::string> pub;     // endpoints (default bind)
-  std::vector<std::string> topics;  // subscription prefixes; empty: all
+  std::vector<std::string> topics;  // subscription prefixes; empty: all (or `symbols` when that is set)
+  // Scale-out (engine/shard.h): this engine owns the symbols whose fnv1a64(symbol) % shard_count ==
+  // shard_index; with `symbols` it owns exactly those (and, with a shard too, only the listed ones of its
+  // shard) and subscribes to them alone. Ticks of other symbols are dropped before they touch any state and
+  // counted in tickrt_not_owned_total.
+  int shard_index = 0;
+  int shard_count = 1;
+  std::vector<std::string> symbols;
   std::string backend = "cpu";
   int max_instruments = 1024;
   int max_batch = 256;

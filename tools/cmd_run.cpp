@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "engine/engine.h"
+#include "engine/shard.h"
 #include "tools/command_registry.h"
 
 namespace {
@@ -10,11 +11,20 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
                               [](CLI::App& app) {
   auto o = std::make_shared<tickrt::EngineOptions>();
   auto late = std::make_shared<std::string>("wait");
+  auto shard = std::make_shared<std::string>();
+  auto symbols_file = std::make_shared<std::string>();
   app.add_option("--model", o->model_dir, "model directory (config.json, model.safetensors, features.json)")
       ->required();
   app.add_option("--sub", o->sub, "tick endpoint(s) to subscribe to (default connect; @ binds)")->required();
   app.add_option("--pub", o->pub, "signal endpoint(s) to publish on (default bind; > connects)")->required();
-  app.add_option("--topic", o->topics, "instrument symbol prefix(es) to subscribe to (default: all)");
+  auto* topic = app.add_option("--topic", o->topics, "instrument symbol prefix(es) to subscribe to (default: all)");
+  app.add_option("--shard", *shard,
+                 "i/n: own the instruments whose FNV-1a 64 hash of the symbol mod n is i (scale-out; others are "
+                 "dropped and counted in tickrt_not_owned_total)");
+  app.add_option("--symbols", *symbols_file,
+                 "FILE: own exactly these symbols (one per line) and subscribe to them alone")
+      ->check(CLI::ExistingFile)
+      ->excludes(topic);
   app.add_option("--backend", o->backend, "cpu or cuda")->capture_default_str();
   app.add_option("--max-instruments", o->max_instruments, "instrument slots (fixed at start)")
       ->capture_default_str();
@@ -33,8 +43,17 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
   app.add_option("--sndhwm", o->send_hwm, "ZeroMQ send high-water mark (messages)")->capture_default_str();
   app.footer(
       "Example:\n  tickrt run --model models/default --sub '>tcp://127.0.0.1:5555' --pub '@tcp://127.0.0.1:5556' \\\n"
-      "      --metrics 127.0.0.1:9100 --snapshot /var/lib/tickrt/snap");
-  return [o, late] {
+      "      --metrics 127.0.0.1:9100 --snapshot /var/lib/tickrt/snap\n"
+      "Scale-out (engine 1 of 3, publishing into `tickrt proxy`'s frontend):\n"
+      "  tickrt run --model models/default --sub tcp://127.0.0.1:5555 --pub '>tcp://127.0.0.1:5560' --shard 1/3 \\\n"
+      "      --snapshot /var/lib/tickrt/shard1 --metrics 127.0.0.1:9101");
+  return [o, late, shard, symbols_file] {
+    if (!shard->empty()) {
+      const tickrt::ShardSpec s = tickrt::parse_shard(*shard);
+      o->shard_index = s.index;
+      o->shard_count = s.count;
+    }
+    if (!symbols_file->empty()) o->symbols = tickrt::read_symbols_file(*symbols_file);
     o->late_refresh = *late == "stale" ? tickrt::LatePolicy::stale : tickrt::LatePolicy::wait;
     tickrt::Engine engine(*o);
     return engine.run();
