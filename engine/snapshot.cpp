@@ -39,6 +39,7 @@ class Reader {
   }
   void bytes(void* out, std::size_t n) {
     need(n);
+    if (n == 0) return;  // `out` may be an empty vector's null data()
     std::memcpy(out, b_.data() + pos_, n);
     pos_ += n;
   }
@@ -74,7 +75,8 @@ void write_snapshot(const std::filesystem::path& file, const Snapshot& s) {
     put<uint64_t>(out, in.journal_position.value_or(kNoJournal));
     out.append(reinterpret_cast<const char*>(in.state.data()), in.state.size());
     put<uint32_t>(out, static_cast<uint32_t>(in.engine_state.size()));
-    out.append(reinterpret_cast<const char*>(in.engine_state.data()), in.engine_state.size());
+    if (!in.engine_state.empty())
+      out.append(reinterpret_cast<const char*>(in.engine_state.data()), in.engine_state.size());
   }
   Fnv1a64 h;
   h.update(out.data(), out.size());
