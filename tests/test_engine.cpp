@@ -26,6 +26,7 @@
 #include "feeds/generator.h"
 #include "feeds/zmq_sink.h"
 #include "tests/alloc_counter.h"
+#include "tests/test_feed_util.h"
 #include "tests/test_util.h"
 
 using namespace tickrt;
@@ -100,29 +101,8 @@ class Collector {
   zmq::socket_t sub_;
 };
 
-// Ticks of a deterministic multi-instrument feed, grouped per symbol too.
-struct Feed {
-  std::vector<feeds::TickEvent> ticks;
-  std::vector<std::string> symbols;  // storage for the views
-};
-
-Feed make_feed(int instruments, int count, uint64_t seed) {
-  feeds::GeneratorConfig gc;
-  gc.instruments = instruments;
-  gc.rate = 5000;
-  gc.seed = seed;
-  feeds::TickGenerator gen(gc);
-  Feed f;
-  f.symbols.reserve(count);
-  for (int i = 0; i < count; ++i) {
-    feeds::TickEvent e;
-    gen.next(e);
-    f.symbols.emplace_back(e.symbol);
-    f.ticks.push_back(e);
-  }
-  for (int i = 0; i < count; ++i) f.ticks[i].symbol = f.symbols[i];
-  return f;
-}
+using test::Feed;
+using test::make_feed;
 
 void publish(feeds::ZmqSink& sink, const Feed& f, size_t begin, size_t end) {
   feeds::MessageBuilder b;
