@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 
-.PHONY: all deps configure build demo test bench sanitize format clean
+.PHONY: all deps configure build demo test bench sanitize tsan format clean
 
 all: build
 
@@ -37,9 +37,19 @@ sanitize: deps
 	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  TICKRT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) --timeout 1800
 
+## make tsan: ThreadSanitizer build running the tests in which threads meet (engine loop, ZeroMQ I/O threads,
+## the refresh worker, processes talking over sockets). tools/tsan.supp says what is suppressed and why.
+TSAN_TESTS ?= ^(engine|feeds: (100k|hostile|a batch|busy-poll|sources are|tickrt gen publishes)|backend deferred|scaleout|profile: (inproc|tcp)|record: (kill|SIGTERM)|metrics: served|backpressure|crash|security)
+tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTICKRT_CUDA=OFF \
+	  -DTICKRT_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
+	  TICKRT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) --timeout 1800 -R '$(TSAN_TESTS)'
+
 ## make format: clang-format every C++ source in place
 format:
 	@find engine feeds kernels tools tests -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) build-sanitize
+	rm -rf $(BUILD) build-sanitize build-tsan
