@@ -243,11 +243,11 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     registry.counter("tickrt_auth_denied_total", "CURVE clients refused by the ZAP handler (key not allowed)", "",
                      [&a] { return double(a.denied.load()); });
     registry.counter("tickrt_handshake_failures_total", "Peers whose handshake failed, by kind", "reason=\"protocol\"",
-                     [&a] { return double(a.failed_protocol.load()); });  // e.g. a plain peer on a CURVE socket
+                     [&a] { return double(a.failed_protocol.load()); });  // e.g. a wrong mechanism (a plain peer)
     registry.counter("tickrt_handshake_failures_total", "Peers whose handshake failed, by kind", "reason=\"auth\"",
                      [&a] { return double(a.failed_auth.load()); });
     registry.counter("tickrt_handshake_failures_total", "Peers whose handshake failed, by kind", "reason=\"other\"",
-                     [&a] { return double(a.failed_other.load()); });  // e.g. a client with the wrong server key
+                     [&a] { return double(a.failed_other.load()); });  // cut short: a plain peer hanging up, a wrong server key
     registry.gauge("tickrt_instruments", "Instruments holding a slot", "",
                    [this] { return double(pipeline->instruments().size()); });
     registry.gauge("tickrt_instrument_capacity", "Slots available (--max-instruments)", "",

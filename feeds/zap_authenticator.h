@@ -34,9 +34,11 @@ struct AuthCounters {
   std::atomic<std::uint64_t> malformed{0};  // ZAP requests that were not ZAP 1.0 (answered 500)
   // From watched sockets' monitors: handshakes that completed, and those that failed by kind.
   std::atomic<std::uint64_t> handshakes{0};
-  std::atomic<std::uint64_t> failed_protocol{0};  // e.g. a plain (NULL) peer on a CURVE socket, a wrong mechanism
+  // A plain (NULL) peer on a CURVE socket shows as protocol (our side saw the mechanism mismatch) or as other
+  // (the peer saw it first and hung up mid-handshake); which one is a race.
+  std::atomic<std::uint64_t> failed_protocol{0};  // protocol error: wrong mechanism, malformed handshake
   std::atomic<std::uint64_t> failed_auth{0};      // the ZAP handler said no
-  std::atomic<std::uint64_t> failed_other{0};     // e.g. a client that used the wrong server key
+  std::atomic<std::uint64_t> failed_other{0};     // cut short: a plain peer hanging up, a client with the wrong server key
 };
 
 class ZapAuthenticator {
