@@ -407,7 +407,7 @@ TEST_CASE("security: /metrics binds loopback unless a host is given", "[security
 TEST_CASE("security: tickrt run warns when /metrics is not on loopback", "[security][cli]") {
   test::TempDir dir;
   const std::string model = make_model(dir);
-  const std::string base = fmt::format("timeout --preserve-status -s TERM 3 {} run --model {} --sub "
+  const std::string base = fmt::format("timeout --preserve-status -s TERM 2 {} run --model {} --sub "
                                        "tcp://127.0.0.1:1 --pub '@tcp://127.0.0.1:*' --log-every 0 --metrics ",
                                        test::tickrt_binary(), model);
   const auto open = test::run_command(base + "0.0.0.0:0");
