@@ -16,6 +16,7 @@
 #include "engine/shard.h"
 #include "engine/tick_adapter.h"
 #include "feeds/clock.h"
+#include "feeds/curve_keys.h"
 #include "feeds/endpoint.h"
 #include "feeds/zmq_sink.h"
 #include "feeds/zmq_source.h"
@@ -59,6 +60,8 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<RefreshWorker> refresh_worker;
+  std::unique_ptr<feeds::ZapAuthenticator> auth;  // CURVE on: admits client keys; outlives the sockets it watches
+  feeds::AuthCounters no_auth;                     // what auth_counters() shows when CURVE is off
   std::unique_ptr<feeds::ZmqSink> sink;
   std::unique_ptr<SignalPublisher> publisher;
   std::unique_ptr<feeds::ZmqSource> source;
@@ -111,7 +114,9 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
       }
     }
 
+    const feeds::CurveOptions curve = start_curve();
     feeds::ZmqSinkOptions so;
+    so.curve = curve;
     so.endpoints = feeds::parse_endpoints(opts.pub, feeds::SocketRole::Publisher);
     so.send_hwm = opts.send_hwm;
     so.linger_ms = 200;
@@ -124,10 +129,37 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     src.receive_hwm = opts.receive_hwm;
     src.max_batch = static_cast<size_t>(opts.max_batch);
     src.busy_poll = opts.busy_poll;
+    src.curve = curve;
     source = std::make_unique<feeds::ZmqSource>(io, zmq_context, src, *this);
+    if (auth) {
+      auth->watch(sink->socket());
+      auth->watch(source->socket());
+      auth->start();
+    }
 
     register_metrics();
-    if (!opts.metrics.empty()) metrics_server = std::make_unique<MetricsServer>(io, opts.metrics, registry);
+    if (!opts.metrics.empty()) {
+      metrics_server = std::make_unique<MetricsServer>(io, opts.metrics, registry);
+      if (!metrics_server->loopback() && !opts.quiet)
+        fmt::print(stderr, "tickrt run: warning: /metrics is served on {}, not a loopback address: anyone who can "
+                   "reach it can read the engine's counters\n", metrics_server->address());
+    }
+  }
+
+  // CURVE: reads the key files and starts the ZAP handler before any socket binds or connects (without a
+  // handler libzmq would admit every CURVE client). Off when no key file is given.
+  feeds::CurveOptions start_curve() {
+    if (opts.curve_key.empty()) {
+      if (!opts.curve_clients.empty())
+        throw std::runtime_error(fmt::format("--curve-clients {}: needs --curve-key", opts.curve_clients.string()));
+      return {};
+    }
+    if (opts.curve_clients.empty())
+      throw std::runtime_error(fmt::format("--curve-key {}: needs --curve-clients DIR (the client keys to admit)",
+                                           opts.curve_key.string()));
+    feeds::CurveOptions curve = feeds::curve_server_options(opts.curve_key);
+    auth = std::make_unique<feeds::ZapAuthenticator>(zmq_context, feeds::read_curve_public_keys(opts.curve_clients));
+    return curve;
   }
 
   // ---- hot path: called by the source on the loop thread -------------------------------------------
@@ -205,6 +237,17 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
                      [this] { return double(backend->late_refreshes()); });
     registry.counter("tickrt_refreshes_deferred_total", "Attention refreshes handed to the refresh thread", "",
                      [this] { return refresh_worker ? double(refresh_worker->dispatched()) : 0.0; });
+    const feeds::AuthCounters& a = auth ? auth->counters() : no_auth;
+    registry.counter("tickrt_auth_accepted_total", "CURVE clients admitted by the ZAP handler", "",
+                     [&a] { return double(a.accepted.load()); });
+    registry.counter("tickrt_auth_denied_total", "CURVE clients refused by the ZAP handler (key not allowed)", "",
+                     [&a] { return double(a.denied.load()); });
+    registry.counter("tickrt_handshake_failures_total", "Peers whose handshake failed, by kind", "reason=\"protocol\"",
+                     [&a] { return double(a.failed_protocol.load()); });  // e.g. a wrong mechanism (a plain peer)
+    registry.counter("tickrt_handshake_failures_total", "Peers whose handshake failed, by kind", "reason=\"auth\"",
+                     [&a] { return double(a.failed_auth.load()); });
+    registry.counter("tickrt_handshake_failures_total", "Peers whose handshake failed, by kind", "reason=\"other\"",
+                     [&a] { return double(a.failed_other.load()); });  // cut short: a plain peer hanging up, a wrong server key
     registry.gauge("tickrt_instruments", "Instruments holding a slot", "",
                    [this] { return double(pipeline->instruments().size()); });
     registry.gauge("tickrt_instrument_capacity", "Slots available (--max-instruments)", "",
@@ -257,10 +300,11 @@ int Engine::run() {
   m.arm_log_timer();
   m.source->start();
   if (!m.opts.quiet)
-    fmt::print(stderr, "tickrt run: model {} ({:016x}), backend {}, sub {}, pub {}, shard {}/{}{}\n",
+    fmt::print(stderr, "tickrt run: model {} ({:016x}), backend {}, sub {}, pub {}, shard {}/{}{}{}\n",
                m.opts.model_dir.string(), m.model.hash, m.backend->name(), fmt::join(m.source->endpoints(), ","),
                fmt::join(m.sink->endpoints(), ","), m.opts.shard_index, m.opts.shard_count,
-               m.opts.symbols.empty() ? std::string() : fmt::format(", {} listed symbols", m.opts.symbols.size()));
+               m.opts.symbols.empty() ? std::string() : fmt::format(", {} listed symbols", m.opts.symbols.size()),
+               m.auth ? fmt::format(", CURVE on ({} client keys)", m.auth->allowed_count()) : std::string());
   m.io.run();
   if (!m.opts.quiet) {
     fmt::print(stderr, "tickrt run: stopped: {}\n", m.registry.render_line());
@@ -282,6 +326,9 @@ std::vector<std::string> Engine::pub_endpoints() const { return impl_->sink->end
 uint16_t Engine::metrics_port() const { return impl_->metrics_server ? impl_->metrics_server->port() : 0; }
 const MetricsRegistry& Engine::metrics() const { return impl_->registry; }
 const PipelineCounters& Engine::counters() const { return impl_->pipeline->counters(); }
+const feeds::AuthCounters& Engine::auth_counters() const {
+  return impl_->auth ? impl_->auth->counters() : impl_->no_auth;
+}
 const StageLatencies& Engine::latencies() const { return impl_->latencies; }
 const HdrHistogram& Engine::wire_in_latency() const { return impl_->wire_in; }
 

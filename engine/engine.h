@@ -17,6 +17,7 @@
 #include "engine/metrics.h"
 #include "engine/pipeline.h"
 #include "engine/publisher.h"
+#include "feeds/zap_authenticator.h"
 
 namespace tickrt {
 
@@ -49,6 +50,11 @@ struct EngineOptions {
   bool handle_signals = true;       // SIGINT/SIGTERM stop the engine (tests running in-process turn it off)
   bool quiet = false;               // no log lines (tests)
   void* zmq_context = nullptr;      // a zmq::context_t to share (inproc transport); null: the engine's own
+  // CURVE (feeds/curve_keys.h): with a secret key file both sockets are CURVE servers and only clients whose
+  // public key is in `curve_clients` (a *.pub directory or one .pub file) get in; plain peers are refused.
+  // The engine then runs the ZAP handler of its zmq context (one per context).
+  std::filesystem::path curve_key;
+  std::filesystem::path curve_clients;
 };
 
 // Stage stamps of every signal: recv -> decoded -> features -> model -> sent (engine internal), and the
@@ -79,6 +85,8 @@ class Engine {
   uint16_t metrics_port() const;
   const MetricsRegistry& metrics() const;
   const PipelineCounters& counters() const;
+  // Handshakes admitted and refused (all zero when CURVE is off).
+  const feeds::AuthCounters& auth_counters() const;
   // Latency histograms, read on the engine's thread or after run() returned.
   const StageLatencies& latencies() const;
   const HdrHistogram& wire_in_latency() const;

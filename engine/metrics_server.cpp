@@ -91,6 +91,14 @@ MetricsServer::~MetricsServer() { close(); }
 
 uint16_t MetricsServer::port() const { return acceptor_.local_endpoint().port(); }
 
+std::string MetricsServer::address() const {
+  const tcp::endpoint ep = acceptor_.local_endpoint();
+  const std::string host = ep.address().to_string();
+  return ep.address().is_v6() ? fmt::format("[{}]:{}", host, ep.port()) : fmt::format("{}:{}", host, ep.port());
+}
+
+bool MetricsServer::loopback() const { return acceptor_.local_endpoint().address().is_loopback(); }
+
 void MetricsServer::close() {
   boost::system::error_code ec;
   acceptor_.close(ec);

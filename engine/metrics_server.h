@@ -17,6 +17,8 @@ class MetricsServer {
   MetricsServer(boost::asio::io_context& io, const std::string& host_port, const MetricsRegistry& registry);
   ~MetricsServer();
   uint16_t port() const;  // the bound port (useful with port 0)
+  std::string address() const;  // the bound address, "HOST:PORT"
+  bool loopback() const;        // bound to a loopback address (127.0.0.0/8, ::1): unreachable from other hosts
   void close();
 
  private:

@@ -23,6 +23,8 @@ Proxy::Proxy(zmq::context_t& context, const ProxyOptions& o)
   for (zmq::socket_t* s : {&frontend_, &backend_, &control_, &stopper_}) s->set(zmq::sockopt::linger, 0);
   frontend_.set(zmq::sockopt::rcvhwm, o.hwm);
   backend_.set(zmq::sockopt::sndhwm, o.hwm);
+  apply_curve(frontend_, o.frontend_curve);
+  apply_curve(backend_, o.backend_curve);
   frontend_resolved_ = apply_endpoints(frontend_, o.frontend);
   backend_resolved_ = apply_endpoints(backend_, o.backend);
   if (!o.capture.empty()) {

@@ -18,6 +18,7 @@
 
 #include <zmq.hpp>
 
+#include "feeds/curve_keys.h"
 #include "feeds/endpoint.h"
 
 namespace tickrt::feeds {
@@ -26,6 +27,9 @@ struct ProxyOptions {
   std::vector<Endpoint> frontend;  // XSUB: engines' PUB sockets (parse_endpoints(..., SocketRole::Publisher))
   std::vector<Endpoint> backend;   // XPUB: subscribers
   std::vector<Endpoint> capture;   // PUB: a copy of all traffic; empty: none
+  // CURVE (feeds/curve_keys.h): the frontend is a client of secured engines; the backend may be a server to
+  // its own subscribers (its ZAP handler is the caller's: feeds/zap_authenticator.h). Default off.
+  CurveOptions frontend_curve, backend_curve;
   int hwm = 1'000'000;             // ZMQ_RCVHWM of the frontend, ZMQ_SNDHWM of backend and capture (messages)
 };
 

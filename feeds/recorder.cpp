@@ -24,6 +24,7 @@ Recorder::Recorder(boost::asio::io_context& io, zmq::context_t& context, Recorde
   if (options_.topics.empty()) socket_.set(zmq::sockopt::subscribe, "");
   for (const auto& t : options_.topics) socket_.set(zmq::sockopt::subscribe, t);
   if (options_.schema && !open_journal(*options_.schema)) throw std::runtime_error(error_);
+  apply_curve(socket_, options_.curve);  // before any bind/connect
   resolved_ = apply_endpoints(socket_, options_.endpoints);
 }
 

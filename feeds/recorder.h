@@ -30,6 +30,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
+#include "feeds/curve_keys.h"
 #include "feeds/endpoint.h"
 #include "feeds/journal_sink.h"
 #include "feeds/tick_codec.h"
@@ -45,6 +46,7 @@ struct RecorderOptions {
   std::optional<journal::SchemaId> schema;  // empty: the first valid message's identifier
   std::uint64_t max_messages = 0;   // finish after recording this many (0: no limit)
   std::chrono::milliseconds flush_interval{100};  // bound on what a kill -9 loses
+  CurveOptions curve;               // CURVE client of a secured publisher (feeds/curve_keys.h); default off
 };
 
 struct RecorderCounters {

@@ -12,6 +12,7 @@ ZmqSink::ZmqSink(zmq::context_t& context, const ZmqSinkOptions& options) : socke
   socket_.set(zmq::sockopt::linger, options.linger_ms);
   socket_.set(zmq::sockopt::xpub_nodrop, options.count_drops ? 1 : 0);   // HWM -> EAGAIN, so drops are counted, not silent
   socket_.set(zmq::sockopt::xpub_verbose, 1);  // pass every subscribe, also duplicates from other subscribers
+  apply_curve(socket_, options.curve);  // before any bind/connect: the mechanism is fixed per connection
   resolved_ = apply_endpoints(socket_, options.endpoints);
 }
 

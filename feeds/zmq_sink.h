@@ -13,6 +13,7 @@
 
 #include <zmq.hpp>
 
+#include "feeds/curve_keys.h"
 #include "feeds/endpoint.h"
 #include "feeds/message_sink.h"
 
@@ -25,6 +26,7 @@ struct ZmqSinkOptions {
   // true: a full subscriber queue makes publish() fail and count a drop, for every subscriber of that message
   // (ZMQ_XPUB_NODROP). false: ZeroMQ's PUB behaviour, only the slow subscriber loses it, and nobody counts it.
   bool count_drops = true;
+  CurveOptions curve;  // CURVE server or client (feeds/curve_keys.h); default off
 };
 
 struct SinkCounters {

@@ -42,6 +42,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
     socket.set(zmq::sockopt::linger, 0);  // a subscriber has nothing worth waiting for at close
     if (o.topics.empty()) socket.set(zmq::sockopt::subscribe, "");
     for (const auto& t : o.topics) socket.set(zmq::sockopt::subscribe, t);
+    apply_curve(socket, o.curve);  // before any bind/connect: the mechanism is fixed per connection
     resolved = apply_endpoints(socket, o.endpoints);
   }
 

@@ -28,6 +28,7 @@
 #include <boost/asio/io_context.hpp>
 #include <zmq.hpp>
 
+#include "feeds/curve_keys.h"
 #include "feeds/endpoint.h"
 #include "feeds/tick_codec.h"
 
@@ -39,6 +40,7 @@ struct ZmqSourceOptions {
   int receive_hwm = 100'000;        // ZMQ_RCVHWM: messages queued before ZeroMQ stops reading the peer
   std::size_t max_batch = 0;        // most messages per drain before yielding to the io_context; 0: no limit
   bool busy_poll = false;           // spin with ZMQ_DONTWAIT instead of waiting on ZMQ_FD
+  CurveOptions curve;               // CURVE server or client (feeds/curve_keys.h); default off
 };
 
 // Receives what the source decodes. Called on the io_context's thread; event views are valid during the call only.

@@ -13,6 +13,7 @@
 #include "feeds/open_loop.h"
 #include "feeds/zmq_sink.h"
 #include "tools/command_registry.h"
+#include "tools/curve_cli.h"
 
 namespace {
 
@@ -27,6 +28,7 @@ struct GenOptions {
   std::uint64_t wait_subscribers = 0;
   double wait_timeout_s = 10.0;
   bool live_clock = false;
+  tickrt::cli::CurveClientFiles curve;
 };
 
 std::atomic<bool> g_stop{false};
@@ -78,6 +80,7 @@ int run_gen(GenOptions& o) {
   sink_options.endpoints = parse_endpoints(o.pub, SocketRole::Publisher);
   sink_options.send_hwm = o.send_hwm;
   sink_options.linger_ms = static_cast<int>(o.linger_s * 1000);
+  sink_options.curve = tickrt::cli::curve_client_options(o.curve);
   ZmqSink sink(context, sink_options);
   for (const auto& ep : sink.endpoints()) fmt::print(stderr, "gen: publishing on {}\n", ep);
 
@@ -120,12 +123,14 @@ tickrt::cli::Registration reg("gen", "synthetic multi-instrument feed, open-loop
   app.add_option("--wait-subscribers", o->wait_subscribers,
                  "before sending, wait for N subscriptions (one per subscriber and topic)");
   app.add_option("--wait-timeout", o->wait_timeout_s, "seconds to wait for subscribers")->capture_default_str();
+  tickrt::cli::add_curve_client_options(app, o->curve);
   app.add_flag("--live-clock", o->live_clock, "event times start at the wall clock (default: a fixed date, reproducible)");
   app.footer(
       "Example:\n"
       "  tickrt gen --pub @tcp://127.0.0.1:5555 --instruments 50 --rate 200000 --count 1000000 --seed 7\n"
       "  tickrt subscribe --sub tcp://127.0.0.1:5555 --topic SYM001   # in another shell\n"
       "  tickrt gen --out synthetic.ticks --instruments 20 --count 100000 --seed 3\n"
+      "  tickrt gen --pub @tcp://0.0.0.0:5555 --count 100000 --curve-key feed.key --curve-server engine.pub\n"
       "Prints one line: sent, dropped at the send high-water mark, lateness against the schedule, achieved rate.");
   return [o] { return run_gen(*o); };
 });

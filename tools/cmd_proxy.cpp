@@ -5,16 +5,21 @@
 #include <signal.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "feeds/proxy.h"
+#include "feeds/zap_authenticator.h"
 #include "tools/command_registry.h"
+#include "tools/curve_cli.h"
 
 namespace {
 
 struct ProxyCli {
   std::vector<std::string> frontend, backend, capture;
   int hwm = 1'000'000;
+  tickrt::cli::CurveClientFiles curve;  // frontend: a CURVE client of the engines
+  std::string curve_clients;            // backend: a CURVE server admitting these subscriber keys
 };
 
 int run_proxy(const ProxyCli& cli) {
@@ -33,7 +38,18 @@ int run_proxy(const ProxyCli& cli) {
   if (!cli.capture.empty()) o.capture = tickrt::feeds::parse_endpoints(cli.capture, SocketRole::Publisher);
   o.hwm = cli.hwm;
   zmq::context_t context(1);
+  std::unique_ptr<tickrt::feeds::ZapAuthenticator> auth;  // before the proxy: it must outlive the sockets
+  if (!cli.curve.server.empty()) o.frontend_curve = tickrt::cli::curve_client_options(cli.curve);
+  if (!cli.curve_clients.empty()) {
+    if (cli.curve.key.empty()) throw std::runtime_error("proxy --curve-clients: needs --curve-key");
+    o.backend_curve = tickrt::feeds::curve_server_options(cli.curve.key);
+    auth = std::make_unique<tickrt::feeds::ZapAuthenticator>(context,
+                                                             tickrt::feeds::read_curve_public_keys(cli.curve_clients));
+  }
+  if (!cli.curve.key.empty() && cli.curve.server.empty() && cli.curve_clients.empty())
+    throw std::runtime_error("proxy --curve-key: give --curve-server (engines) and/or --curve-clients (subscribers)");
   tickrt::feeds::Proxy proxy(context, o);
+  if (auth) auth->start();
 
   std::atomic<bool> done{false};
   std::thread waiter([&] {
@@ -70,12 +86,19 @@ tickrt::cli::Registration reg("proxy", "scale-out proxy: n engines publish into 
       ->required();
   app.add_option("--capture", o->capture, "PUB endpoint(s) that get a copy of all traffic (default bind)");
   app.add_option("--hwm", o->hwm, "high-water mark of each socket (messages)")->capture_default_str();
+  tickrt::cli::add_curve_client_options(app, o->curve);
+  app.add_option("--curve-clients", o->curve_clients,
+                 "DIR of subscriber *.pub keys: the backend becomes a CURVE server admitting only those")
+      ->check(CLI::ExistingPath)
+      ->group("CURVE (encrypted, authenticated; see tickrt keygen)");
   app.footer(
       "Example (3 engines, one stream for subscribers):\n"
       "  tickrt proxy --frontend tcp://127.0.0.1:5560 --backend tcp://127.0.0.1:5561 &\n"
       "  for i in 0 1 2; do tickrt run --model models/default --sub tcp://127.0.0.1:5555 \\\n"
       "      --pub '>tcp://127.0.0.1:5560' --shard $i/3 --snapshot snap/$i & done\n"
-      "  tickrt subscribe --sub tcp://127.0.0.1:5561");
+      "  tickrt subscribe --sub tcp://127.0.0.1:5561\n"
+      "With CURVE: --curve-key proxy.key --curve-server engine.pub (engines' --curve-clients holds proxy.pub),\n"
+      "and --curve-clients DIR to admit only those subscribers on the backend. The capture socket stays plain.");
   return [o] { return run_proxy(*o); };
 });
 

@@ -14,6 +14,7 @@
 #include "feeds/endpoint.h"
 #include "feeds/recorder.h"
 #include "tools/command_registry.h"
+#include "tools/curve_cli.h"
 
 namespace {
 
@@ -33,6 +34,7 @@ struct RecordOptions {
   double duration_s = 0;
   std::uint32_t flush_ms = 100;
   int receive_hwm = 1'000'000;
+  tickrt::cli::CurveClientFiles curve;
 };
 
 std::optional<journal::SchemaId> parse_schema(const std::string& name) {
@@ -58,6 +60,7 @@ int run_record(const RecordOptions& o) {
   ro.endpoints = parse_endpoints(o.sub, SocketRole::Subscriber);
   ro.topics = o.topics;
   ro.receive_hwm = o.receive_hwm;
+  ro.curve = tickrt::cli::curve_client_options(o.curve);
   ro.schema = parse_schema(o.schema);
   ro.max_messages = o.count;
   ro.flush_interval = std::chrono::milliseconds(o.flush_ms);
@@ -123,6 +126,7 @@ tickrt::cli::Registration reg("record", "write a feed into a .ticks journal, as 
   app.add_option("--count", o->count, "stop after recording N messages");
   app.add_option("--duration", o->duration_s, "stop after S seconds");
   app.add_option("--hwm", o->receive_hwm, "ZMQ_RCVHWM")->capture_default_str();
+  tickrt::cli::add_curve_client_options(app, o->curve);
   app.footer(
       "Example:\n"
       "  tickrt record --sub tcp://127.0.0.1:5555 --out capture.ticks --fsync interval --rotate-size 1000000000\n"

@@ -16,6 +16,7 @@
 #include "feeds/replay.h"
 #include "feeds/zmq_sink.h"
 #include "tools/command_registry.h"
+#include "tools/curve_cli.h"
 
 namespace {
 
@@ -33,6 +34,7 @@ struct ReplayCliOptions {
   double wait_timeout_s = 10.0;
   bool progress = true;
   BacktestOptions backtest;  // --model mode
+  tickrt::cli::CurveClientFiles curve;
 };
 
 std::atomic<bool> g_stop{false};
@@ -86,6 +88,7 @@ int run_replay(ReplayCliOptions& o) {
   so.endpoints = parse_endpoints(o.pub, SocketRole::Publisher);
   so.send_hwm = o.send_hwm;
   so.linger_ms = static_cast<int>(o.linger_s * 1000);
+  so.curve = tickrt::cli::curve_client_options(o.curve);
   ZmqSink sink(context, so);
   for (const auto& ep : sink.endpoints()) fmt::print(stderr, "replay: publishing on {}\n", ep);
   if (o.wait_subscribers > 0 &&
@@ -132,6 +135,7 @@ tickrt::cli::Registration reg("replay", "send a .ticks journal on its recorded s
   app.add_option("--wait-timeout", o->wait_timeout_s, "seconds to wait for subscribers")->capture_default_str();
   app.add_option("--hwm", o->send_hwm, "ZMQ_SNDHWM: queued messages per subscriber before drops")->capture_default_str();
   app.add_option("--linger", o->linger_s, "seconds to let queued messages leave at the end")->capture_default_str();
+  tickrt::cli::add_curve_client_options(app, o->curve);
   app.add_flag("!--no-progress", o->progress, "no progress bar even on a terminal");
 
   const std::string bt = "Backtest (in process, no sockets)";

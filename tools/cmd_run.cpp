@@ -32,7 +32,17 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
   app.add_option("--cpu", o->cpu, "pin the engine thread to this CPU");
   app.add_option("--refresh-cpu", o->refresh_cpu, "pin the attention refresh thread (refresh_lag >= 1) to this CPU");
   app.add_flag("--busy-poll", o->busy_poll, "spin on the socket instead of sleeping (lowest latency, one core)");
-  app.add_option("--metrics", o->metrics, "serve Prometheus metrics at HOST:PORT (e.g. 127.0.0.1:9100)");
+  app.add_option("--metrics", o->metrics,
+                 "serve Prometheus metrics at PORT (on 127.0.0.1) or HOST:PORT (another host: a warning is printed)");
+  auto* curve_key = app.add_option("--curve-key", o->curve_key,
+                                   "own key pair FILE.key (tickrt keygen): both sockets become CURVE servers")
+                        ->check(CLI::ExistingFile)
+                        ->group("CURVE (encrypted, authenticated; see tickrt keygen)");
+  app.add_option("--curve-clients", o->curve_clients,
+                 "DIR of client *.pub keys (or one .pub FILE) to admit; everyone else, plain peers too, is refused")
+      ->check(CLI::ExistingPath)
+      ->needs(curve_key)
+      ->group("CURVE (encrypted, authenticated; see tickrt keygen)");
   app.add_option("--log-every", o->log_every_s, "seconds between metrics log lines (0: never)")
       ->capture_default_str();
   app.add_option("--snapshot", o->snapshot_dir, "restore state from DIR at start, write it there at shutdown");
@@ -46,7 +56,10 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
       "      --metrics 127.0.0.1:9100 --snapshot /var/lib/tickrt/snap\n"
       "Scale-out (engine 1 of 3, publishing into `tickrt proxy`'s frontend):\n"
       "  tickrt run --model models/default --sub tcp://127.0.0.1:5555 --pub '>tcp://127.0.0.1:5560' --shard 1/3 \\\n"
-      "      --snapshot /var/lib/tickrt/shard1 --metrics 127.0.0.1:9101");
+      "      --snapshot /var/lib/tickrt/shard1 --metrics 127.0.0.1:9101\n"
+      "With CURVE (keys from tickrt keygen; publishers and subscribers give --curve-key and --curve-server):\n"
+      "  tickrt run --model models/default --sub tcp://10.0.0.5:5555 --pub @tcp://0.0.0.0:5556 \\\n"
+      "      --curve-key keys/engine.key --curve-clients keys/clients --metrics 9100");
   return [o, late, shard, symbols_file] {
     if (!shard->empty()) {
       const tickrt::ShardSpec s = tickrt::parse_shard(*shard);

@@ -16,6 +16,7 @@
 #include "feeds/tick_codec.h"
 #include "feeds/zmq_source.h"
 #include "tools/command_registry.h"
+#include "tools/curve_cli.h"
 
 namespace {
 
@@ -29,6 +30,7 @@ struct SubscribeOptions {
   std::uint64_t count = 0;
   double timeout_s = 0;
   int receive_hwm = 1'000'000;
+  tickrt::cli::CurveClientFiles curve;
 };
 
 struct SymbolStats {
@@ -174,6 +176,7 @@ int run_subscribe(const SubscribeOptions& o) {
   so.endpoints = parse_endpoints(o.sub, SocketRole::Subscriber);
   so.topics = o.topics;
   so.receive_hwm = o.receive_hwm;
+  so.curve = tickrt::cli::curve_client_options(o.curve);
   so.max_batch = 1024;
   ZmqSource source(io, context, so, printer);
   printer.set_source(&source);
@@ -227,10 +230,12 @@ tickrt::cli::Registration reg("subscribe", "print ticks or signals as they arriv
   app.add_option("--count", o->count, "exit after N valid messages (exit code 2 if the timeout comes first)");
   app.add_option("--timeout", o->timeout_s, "exit after S seconds");
   app.add_option("--hwm", o->receive_hwm, "ZMQ_RCVHWM")->capture_default_str();
+  tickrt::cli::add_curve_client_options(app, o->curve);
   app.footer(
       "Example:\n"
       "  tickrt subscribe --sub tcp://127.0.0.1:5556 --topic SYM001 --topic SYM002\n"
       "  tickrt subscribe --sub '>ipc:///tmp/ticks' --json --count 1000 --timeout 10 > ticks.jsonl\n"
+      "  tickrt subscribe --sub tcp://10.0.0.5:5556 --curve-key me.key --curve-server engine.pub   # CURVE\n"
       "At exit: per-symbol counts and sequence range; rejected messages by reason on stderr.");
   return [o] { return run_subscribe(*o); };
 });
