@@ -377,8 +377,8 @@ TEST_CASE("crash: kill -9 at random points, 20 times: no journaled tick lost, no
       "crash recovery: {} kills ({} during start-up) + 1 clean stop; feed ticks sent {}, journaled {} ({} lost in "
       "transit: in socket buffers or the drain cut by a kill); journal records {} (probes included), {} bytes; "
       "signals received {}, duplicates {}, journaled feed ticks without a signal {} (bound {} = kills x "
-      "max-batch; most in one kill {}); ticks lost to the model 0 (final state of {} instruments == offline replay of the journal); "
-      "{} starts logged a replay\n",
+      "max-batch; most in one kill {}); ticks lost to the model 0 (final state of {} instruments == offline "
+      "replay of the journal); {} starts logged a replay\n",
       kills, kills_in_startup, sent.size(), journaled_feed, sent_not_journaled, j.keys.size(), j.end_offset, signals,
       duplicates, missing, kills * kMaxBatch, most_missing_in_a_kill, instruments, replay_lines);
 }
@@ -485,6 +485,17 @@ TEST_CASE("crash: a snapshot that does not fit the journal is refused, naming th
     w.close();
   }
   REQUIRE_THROWS_WITH(Engine(o), Catch::Contains(journal_file) && Catch::Contains("holds only"));
+
+  // A journal as long as the old one whose records lie elsewhere: the position falls inside a record.
+  const uint64_t covered = *read_snapshot(dir.path / "snap" / "state.snap").instruments[0].journal_position;
+  std::filesystem::remove(journal_file);
+  {
+    journal::JournalWriter w(journal_file);
+    const std::vector<uint8_t> big(covered * 2, 0);  // one record spanning the snapshot's position
+    w.append(1, "BIG", big);
+    w.close();
+  }
+  REQUIRE_THROWS_WITH(Engine(o), Catch::Contains(journal_file) && Catch::Contains("not a record boundary"));
 
   // An empty journal (moved away after a clean stop) is fine: nothing to replay, the snapshot's state stands.
   std::filesystem::remove(journal_file);
