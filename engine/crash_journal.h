@@ -15,10 +15,10 @@
 //   - no tick that reached the journal is lost to the model: the restarted state equals that of an engine that
 //     saw every journaled tick once, in journal order;
 //   - no signal is published twice: a replayed tick never publishes, and a tick is journaled once;
-//   - the price is at-most-once signals: the ticks of the wave being stepped at the kill (journaled, signal not
-//     yet on the wire) get no signal, at most one --max-batch drain per crash. Re-publishing them would need to
-//     know what ZeroMQ had sent, which no marker written after the send can prove; late signals would also be
-//     stale by the time a restarted engine could send them.
+//   - the price is at-most-once signals: ticks journaled whose signals had not reached the wire at the kill get
+//     none: the wave being stepped (at most one --max-batch drain) plus the signals ZeroMQ still held in its
+//     in-process send queue. Re-publishing them would need to know what ZeroMQ had sent, which no marker
+//     written after the send can prove; late signals would also be stale by the time a restart could send them.
 //   - ticks still in the socket buffers, or read in the drain cut short by the kill (appended but not yet
 //     committed), are lost with the process: PUB/SUB has no redelivery, and no signal of them ever left.
 #pragma once
