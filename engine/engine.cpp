@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
+#include "engine/crash_journal.h"
 #include "engine/metrics_server.h"
 #include "engine/pipeline_snapshot.h"
 #include "engine/shard.h"
@@ -76,6 +77,16 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
   StageLatencies latencies{kEngineStages};
   HdrHistogram wire_in{1, 60'000'000'000, 3};
   std::filesystem::path snapshot_file;
+  // Crash safety (engine/crash_journal.h): ticks are journaled before their signals leave; snapshots name the
+  // journal position they cover.
+  std::unique_ptr<CrashJournal> journal;
+  feeds::MessageBuilder rebuild;        // re-encodes a tick handed over without its bytes (on_tick)
+  uint64_t accepted_at_snapshot = 0;    // pipeline accepted count when the last snapshot was written
+  uint64_t snapshots_written = 0;
+  uint64_t snapshot_errors = 0;
+  uint64_t replayed_on_start = 0;
+  bool failed = false;                  // the journal failed: stopped without stepping or snapshotting
+  int exit_code = 0;
 
   static zmq::context_t& context_for(const EngineOptions& o, std::unique_ptr<zmq::context_t>& own) {
     if (o.zmq_context) return *static_cast<zmq::context_t*>(o.zmq_context);
@@ -104,15 +115,21 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
                                                        opts.refresh_cpu);
       pipeline->set_refresh_worker(refresh_worker.get());
     }
+    RestoreResult restored;
     if (!opts.snapshot_dir.empty()) {
       std::filesystem::create_directories(opts.snapshot_dir);
       snapshot_file = opts.snapshot_dir / "state.snap";
       if (std::filesystem::exists(snapshot_file)) {
-        const RestoreResult r = restore_pipeline_snapshot(snapshot_file, *pipeline, model.hash);
+        restored = restore_pipeline_snapshot(snapshot_file, *pipeline, model.hash);
         if (!opts.quiet)
-          fmt::print(stderr, "tickrt run: restored {} instruments from {}\n", r.instruments, snapshot_file.string());
+          fmt::print(stderr, "tickrt run: restored {} instruments from {}\n", restored.instruments,
+                     snapshot_file.string());
       }
     }
+    if (opts.snapshot_every > 0 && snapshot_file.empty())
+      throw std::runtime_error("--snapshot-every: needs --snapshot DIR to write to");
+    // Before the sockets exist: by the time a subscription is seen the engine is live with the rebuilt state.
+    if (!opts.journal_file.empty()) recover_from_journal(restored);
 
     const feeds::CurveOptions curve = start_curve();
     feeds::ZmqSinkOptions so;
@@ -138,6 +155,7 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     }
 
     register_metrics();
+    register_crash_metrics();
     if (!opts.metrics.empty()) {
       metrics_server = std::make_unique<MetricsServer>(io, opts.metrics, registry);
       if (!metrics_server->loopback() && !opts.quiet)
@@ -167,16 +185,36 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     if (!own_symbols.empty() && !own_symbols.contains(symbol)) return false;
     return owns(symbol, opts.shard_index, opts.shard_count);
   }
-  void on_tick(const feeds::TickEvent& e) override {
-    if (!owned(e.symbol)) {  // another shard's instrument: no slot, no features, no state
+  void on_tick_message(const feeds::TickEvent& e, std::string_view topic,
+                       std::span<const uint8_t> payload) override {
+    if (!owned(e.symbol)) {  // another shard's instrument: no slot, no features, no state, not journaled
       ++not_owned;
       return;
     }
-    if (pipeline->full()) pipeline->flush(*publisher);
+    if (journal && !journal->append(e.recv_time_ns, topic, payload)) return fail_stop();
+    if (pipeline->full()) {
+      step_wave();
+      if (failed) return;
+    }
     pipeline->submit(to_tick_in(e, feeds::realtime_ns()));
   }
+  // ZmqSource hands ticks over with their bytes (above); a tick without them is journaled re-encoded.
+  void on_tick(const feeds::TickEvent& e) override {
+    on_tick_message(e, e.symbol, journal ? rebuild.build_tick(e) : std::span<const uint8_t>{});
+  }
   void on_signal(const feeds::SignalEvent&) override { ++unexpected_signals; }
-  void on_drain_end(std::size_t) override { pipeline->flush(*publisher); }
+  void on_drain_end(std::size_t) override {
+    if (failed) return;  // fail_stop() during the drain
+    step_wave();
+    if (opts.snapshot_every > 0 && pipeline->counters().accepted - accepted_at_snapshot >= opts.snapshot_every)
+      write_snapshot();
+  }
+  // The queued ticks reach the journal (write(2): the page cache survives kill -9) before any of their signals
+  // is published: every signal that ever left belongs to a journaled tick.
+  void step_wave() {
+    if (journal && !journal->commit()) return fail_stop();
+    pipeline->flush(*publisher);
+  }
   void on_published(const SignalOut& s, int64_t publish_ns, bool) override {
     const int64_t stamps[5] = {s.recv_ns, s.decoded_ns, s.features_ns, s.model_ns, publish_ns};
     latencies.record(stamps);
@@ -254,6 +292,69 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
                    [this] { return double(opts.max_instruments); });
   }
 
+  // Start-up: replays the journal past what the snapshot covers (engine/crash_journal.h), publishing nothing.
+  void recover_from_journal(const RestoreResult& restored) {
+    journal = std::make_unique<CrashJournal>(opts.journal_file, opts.journal_fsync);
+    const RecoveryReport r = journal->recover(*pipeline, restored.journal_position, restored.instruments > 0);
+    if (refresh_worker) refresh_worker->drain();
+    replayed_on_start = r.ticks;
+    if (!opts.quiet)
+      fmt::print(stderr, "tickrt run: replayed {} ticks from {} at offset {} (journal ends at {}{})\n", r.ticks,
+                 opts.journal_file.string(), r.from_offset, r.end_offset,
+                 r.bytes_truncated ? fmt::format(", cut a torn tail of {} bytes", r.bytes_truncated) : "");
+    accepted_at_snapshot = pipeline->counters().accepted;
+  }
+
+  // At a drain end (nothing queued, journal committed): the state and the journal position it covers. Writing
+  // allocates and does file I/O on the engine thread, once per --snapshot-every ticks; a failure is counted
+  // and the previous snapshot stays (the journal still covers everything after it).
+  void write_snapshot() {
+    accepted_at_snapshot = pipeline->counters().accepted;
+    if (refresh_worker) refresh_worker->drain();
+    std::optional<uint64_t> position;
+    if (journal) {
+      if (!journal->make_durable()) return fail_stop();
+      position = journal->position();
+    }
+    try {
+      save_pipeline_snapshot(snapshot_file, *pipeline, model.hash, position);
+      if (journal && journal->fsync_policy() != journal::FsyncPolicy::None) sync_file_and_directory(snapshot_file);
+      ++snapshots_written;
+    } catch (const std::exception& e) {
+      if (snapshot_errors++ == 0 && !opts.quiet) fmt::print(stderr, "tickrt run: snapshot failed: {}\n", e.what());
+    }
+  }
+
+  // The journal failed: stop now, as a crash would, without stepping what is queued (its signals would not be
+  // covered) and without a snapshot; a restart recovers from the last snapshot and what the journal holds.
+  void fail_stop() {
+    if (failed) return;
+    failed = stopping = true;
+    exit_code = 1;
+    source->stop();
+    if (!opts.quiet) fmt::print(stderr, "tickrt run: stopping: {}\n", journal->error());
+    signals.cancel();
+    log_timer.cancel();
+    if (metrics_server) metrics_server->close();
+    io.stop();
+  }
+
+  void register_crash_metrics() {
+    registry.counter("tickrt_snapshots_written_total", "Snapshots written (--snapshot-every, shutdown)", "",
+                     [this] { return double(snapshots_written); });
+    registry.counter("tickrt_snapshot_errors_total", "Snapshot writes that failed (the previous one stays)", "",
+                     [this] { return double(snapshot_errors); });
+    if (!journal) return;
+    registry.counter("tickrt_journal_records_total", "Ticks journaled by this process (--journal)", "",
+                     [this] { return double(journal->records_appended()); });
+    registry.gauge("tickrt_journal_bytes", "Size of the journal, bytes", "",
+                   [this] { return double(journal->position()); });
+    registry.counter("tickrt_journal_fsyncs_total", "Journal fsyncs (--journal-fsync)", "",
+                     [this] { return double(journal->fsyncs()); });
+    registry.counter("tickrt_replayed_on_start_total", "Journaled ticks replayed at start (no signals published)",
+                     "", [this] { return double(replayed_on_start); });
+  }
+
   void arm_log_timer() {
     if (opts.log_every_s <= 0 || opts.quiet) return;
     log_timer.expires_after(std::chrono::milliseconds(static_cast<int64_t>(opts.log_every_s * 1000)));
@@ -268,14 +369,18 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     if (stopping) return;
     stopping = true;
     source->stop();                 // stop intake
-    pipeline->flush(*publisher);    // finish the current wave(s)
+    step_wave();                    // finish the current wave(s), journal first
+    if (failed) return;             // the journal failed in that step: fail_stop() took over
     if (refresh_worker) refresh_worker->drain();
     if (!snapshot_file.empty()) {
-      save_pipeline_snapshot(snapshot_file, *pipeline, model.hash);
-      if (!opts.quiet)
+      const uint64_t written_before = snapshots_written;
+      write_snapshot();
+      if (failed) return;  // the journal could not be made durable: fail_stop() took over
+      if (!opts.quiet && snapshots_written > written_before)
         fmt::print(stderr, "tickrt run: wrote {} instruments to {}\n", pipeline->instruments().size(),
                    snapshot_file.string());
     }
+    if (journal) journal->close();
     signals.cancel();
     log_timer.cancel();
     if (metrics_server) metrics_server->close();
@@ -310,7 +415,7 @@ int Engine::run() {
     fmt::print(stderr, "tickrt run: stopped: {}\n", m.registry.render_line());
     fmt::print(stderr, "tickrt run: latency (us)\n{}", m.latencies.summary());
   }
-  return 0;
+  return m.exit_code;
 }
 
 void Engine::request_stop() {

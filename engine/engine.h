@@ -17,6 +17,7 @@
 #include "engine/metrics.h"
 #include "engine/pipeline.h"
 #include "engine/publisher.h"
+#include "feeds/journal_writer.h"
 #include "feeds/zap_authenticator.h"
 
 namespace tickrt {
@@ -44,6 +45,11 @@ struct EngineOptions {
   std::string metrics;              // HOST:PORT for /metrics; empty: not served
   double log_every_s = 10;          // metrics log line period; 0: never
   std::filesystem::path snapshot_dir;  // restore at start, write at shutdown; empty: none
+  // Crash safety (engine/crash_journal.h): journal every owned tick to this file before its signal goes out,
+  // and on start replay what the snapshot does not cover. Empty: no journal.
+  std::filesystem::path journal_file;
+  journal::FsyncPolicy journal_fsync = journal::FsyncPolicy::None;  // none survives kill -9, not power loss
+  uint64_t snapshot_every = 0;      // write the snapshot every N accepted ticks (needs snapshot_dir); 0: never
   LatePolicy late_refresh = LatePolicy::wait;
   int receive_hwm = 1'000'000;
   int send_hwm = 1'000'000;
@@ -71,7 +77,8 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Runs the loop on the calling thread until SIGINT/SIGTERM or request_stop(): then stops intake, steps what
-  // is queued, writes the snapshot (when configured) and returns 0.
+  // is queued, writes the snapshot (when configured) and returns 0. Returns 1 when the journal failed: the
+  // engine then stopped at once, publishing nothing the journal does not hold and writing no snapshot.
   int run();
   // Asks a running engine to stop as a signal would. Any thread.
   void request_stop();

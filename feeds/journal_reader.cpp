@@ -60,6 +60,14 @@ void JournalReader::rewind() noexcept {
   stats_.end_offset = kHeaderSize;
 }
 
+bool JournalReader::seek(uint64_t offset) noexcept {
+  if (offset < kHeaderSize || offset > size_ || offset % 8 != 0) return false;
+  rewind();
+  pos_ = static_cast<size_t>(offset);
+  stats_.end_offset = offset;
+  return true;
+}
+
 bool JournalReader::next(RecordView& out) noexcept {
   while (!done_) {
     if (pos_ == size_) {

@@ -44,6 +44,10 @@ class JournalReader {
 
   // Starts again at the first record, clearing the stats.
   void rewind() noexcept;
+  // Starts reading at `offset`, which must be a record boundary a writer or ReadStats::end_offset reported
+  // (e.g. the journal position a snapshot covers), clearing the stats. False, and nothing changed, when the
+  // offset lies before the first record, past the end of the file or off the 8-byte grid.
+  bool seek(uint64_t offset) noexcept;
 
   const ReadStats& stats() const { return stats_; }
   SchemaId schema() const { return schema_; }

@@ -93,7 +93,7 @@ struct ZmqSource::State : std::enable_shared_from_this<ZmqSource::State> {
       } else if (d.kind == PayloadKind::Tick) {
         d.tick.recv_time_ns = recv_ns;
         bump(counters.ticks);
-        handler.on_tick(d.tick);
+        handler.on_tick_message(d.tick, topic_view, {payload.data<std::uint8_t>(), payload.size()});
       } else {
         d.signal.local_recv_time_ns = recv_ns;
         bump(counters.signals);

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,13 @@ class FeedHandler {
  public:
   virtual ~FeedHandler() = default;
   virtual void on_tick(const TickEvent& tick) = 0;
+  // A valid tick with the bytes it arrived as (topic frame, FlatBuffer frame), for a handler that keeps them
+  // (the engine's crash journal, engine/crash_journal.h). The source calls this one; the default passes the
+  // decoded tick on to on_tick. The spans are valid during the call only.
+  virtual void on_tick_message(const TickEvent& tick, std::string_view /*topic*/,
+                               std::span<const std::uint8_t> /*payload*/) {
+    on_tick(tick);
+  }
   virtual void on_signal(const SignalEvent& /*signal*/) {}
   // A message that failed decoding (already counted); `topic` is empty when it had none.
   virtual void on_reject(RejectReason /*reason*/, std::string_view /*topic*/) {}

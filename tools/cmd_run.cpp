@@ -13,6 +13,7 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
   auto late = std::make_shared<std::string>("wait");
   auto shard = std::make_shared<std::string>();
   auto symbols_file = std::make_shared<std::string>();
+  auto journal_fsync = std::make_shared<std::string>("none");
   app.add_option("--model", o->model_dir, "model directory (config.json, model.safetensors, features.json)")
       ->required();
   app.add_option("--sub", o->sub, "tick endpoint(s) to subscribe to (default connect; @ binds)")->required();
@@ -45,7 +46,20 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
       ->group("CURVE (encrypted, authenticated; see tickrt keygen)");
   app.add_option("--log-every", o->log_every_s, "seconds between metrics log lines (0: never)")
       ->capture_default_str();
-  app.add_option("--snapshot", o->snapshot_dir, "restore state from DIR at start, write it there at shutdown");
+  auto* snapshot = app.add_option("--snapshot", o->snapshot_dir,
+                                  "restore state from DIR at start, write it there at shutdown");
+  auto* journal_opt = app.add_option("--journal", o->journal_file,
+                                 "crash safety: journal every tick taken in to FILE before its signal goes out; at "
+                                 "start replay what the snapshot does not cover (engine/README.md, Crash safety)");
+  app.add_option("--journal-fsync", *journal_fsync,
+                 "none (survives kill -9), interval (1 s), every-batch (survives power loss) or every-record")
+      ->check(CLI::IsMember({"none", "interval", "every-batch", "every-record"}))
+      ->needs(journal_opt)
+      ->capture_default_str();
+  app.add_option("--snapshot-every", o->snapshot_every,
+                 "write the snapshot every N accepted ticks too (with --journal: restart replays only what "
+                 "came after it)")
+      ->needs(snapshot);
   app.add_option("--late-refresh", *late, "attention refresh past its deadline: wait (exact) or stale")
       ->check(CLI::IsMember({"wait", "stale"}))
       ->capture_default_str();
@@ -57,16 +71,20 @@ tickrt::cli::Registration reg("run", "the live engine: ticks in over ZeroMQ, one
       "Scale-out (engine 1 of 3, publishing into `tickrt proxy`'s frontend):\n"
       "  tickrt run --model models/default --sub tcp://127.0.0.1:5555 --pub '>tcp://127.0.0.1:5560' --shard 1/3 \\\n"
       "      --snapshot /var/lib/tickrt/shard1 --metrics 127.0.0.1:9101\n"
+      "Crash-safe (after kill -9 a restart replays the journal past the last snapshot; no signal twice):\n"
+      "  tickrt run --model models/default --sub tcp://127.0.0.1:5555 --pub '@tcp://127.0.0.1:5556' \\\n"
+      "      --journal /var/lib/tickrt/in.ticks --snapshot /var/lib/tickrt/snap --snapshot-every 10000\n"
       "With CURVE (keys from tickrt keygen; publishers and subscribers give --curve-key and --curve-server):\n"
       "  tickrt run --model models/default --sub tcp://10.0.0.5:5555 --pub @tcp://0.0.0.0:5556 \\\n"
       "      --curve-key keys/engine.key --curve-clients keys/clients --metrics 9100");
-  return [o, late, shard, symbols_file] {
+  return [o, late, shard, symbols_file, journal_fsync] {
     if (!shard->empty()) {
       const tickrt::ShardSpec s = tickrt::parse_shard(*shard);
       o->shard_index = s.index;
       o->shard_count = s.count;
     }
     if (!symbols_file->empty()) o->symbols = tickrt::read_symbols_file(*symbols_file);
+    o->journal_fsync = tickrt::journal::parse_fsync_policy(*journal_fsync);
     o->late_refresh = *late == "stale" ? tickrt::LatePolicy::stale : tickrt::LatePolicy::wait;
     tickrt::Engine engine(*o);
     return engine.run();
