@@ -288,6 +288,7 @@ TEST_CASE("engine: hostile input never crashes, changes no state and shows in th
       }
       case 3: {  // event time going backwards for a known instrument
         e.event_time_ns -= 3'600'000'000'000;
+        e.symbol_seq = 0;  // unnumbered, so the time check (not the duplicate-sequence check) refuses it
         auto buf = b.build_tick(e);
         send2(e.symbol, buf.data(), buf.size());
         ++backwards;
