@@ -107,6 +107,19 @@ std::unique_ptr<feeds::ZmqSink> make_tick_publisher(zmq::context_t& ctx, const s
   return std::make_unique<feeds::ZmqSink>(ctx, so);
 }
 
+// A publisher binding an endpoint another one just left: ZeroMQ closes a listener in its own thread, after
+// zmq_close returned, so the port may still be taken for a moment.
+std::unique_ptr<feeds::ZmqSink> rebind(zmq::context_t& ctx, const std::string& endpoint) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return make_tick_publisher(ctx, endpoint, 0);
+    } catch (const std::exception&) {
+      if (attempt == 100) throw;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+}
+
 EngineOptions engine_options(const std::string& model, const std::string& sub, const std::string& pub,
                              zmq::context_t& ctx) {
   EngineOptions eo;
@@ -167,21 +180,23 @@ uint64_t count_of(const std::map<std::string, std::vector<uint64_t>>& m) {
 TEST_CASE("backpressure: a stalled signal subscriber costs the healthy one nothing", "[backpressure][sockets]") {
   test::TempDir dir;
   const std::string model = small_model(dir);
-  const test::Feed feed = test::make_feed(8, 20000, 41);
-  zmq::context_t ctx(1);
+  const test::Feed feed = test::make_feed(8, 30000, 41);
+  // Three contexts, so three ZeroMQ I/O threads: the subscribers' socket work never starves the engine's.
+  zmq::context_t ctx(1), sub_ctx(1);
   const auto tick_publisher = make_tick_publisher(ctx, "ipc://" + (dir / "ticks"), 0);
   feeds::ZmqSink& ticks = *tick_publisher;
   EngineOptions eo = engine_options(model, ticks.endpoints().at(0), "ipc://" + (dir / "signals"), ctx);
-  eo.send_hwm = 1000;  // the stalled subscriber's queue fills early; the healthy one never gets near it
+  eo.zmq_context = nullptr;
+  eo.send_hwm = 5000;  // the stalled subscriber's queue fills early; the healthy one, reading, stays far below
   Engine engine(eo);
 
   // Connected, tiny receive queue, never reads.
-  zmq::socket_t stalled(ctx, zmq::socket_type::sub);
+  zmq::socket_t stalled(sub_ctx, zmq::socket_type::sub);
   stalled.set(zmq::sockopt::rcvhwm, 1);
   stalled.set(zmq::sockopt::rcvbuf, 4096);
   stalled.set(zmq::sockopt::subscribe, "");
   stalled.connect(engine.pub_endpoints().at(0));
-  SignalRecorder healthy(ctx, engine.pub_endpoints().at(0));
+  SignalRecorder healthy(sub_ctx, engine.pub_endpoints().at(0));
   REQUIRE(engine.wait_for_subscribers(2, 5s));
   REQUIRE(ticks.wait_for_subscriptions(1, 5s));
   healthy.start();
@@ -194,6 +209,7 @@ TEST_CASE("backpressure: a stalled signal subscriber costs the healthy one nothi
   loop.join();
 
   // The healthy subscriber got every signal, once, in order per instrument.
+  INFO("the healthy subscriber got " << healthy.total() << " of " << feed.ticks.size());
   CHECK(all);
   std::map<std::string, std::vector<uint64_t>> want;
   for (const auto& e : feed.ticks) want[std::string(e.symbol)].push_back(e.seq);
@@ -300,7 +316,7 @@ TEST_CASE("backpressure: a publisher that vanishes and returns; gaps and restart
   first.reset();  // the publisher vanishes; ticks 1000..1499 are never sent
 
   // It comes back on the same endpoint, numbering on where its ticks left off.
-  auto second = make_tick_publisher(ctx, endpoint, 0);
+  auto second = rebind(ctx, endpoint);
   REQUIRE(second->wait_for_subscriptions(1, 10s));  // the engine reconnected by itself
   send_all(*second, feed, 1500, 3000);
   REQUIRE(healthy.wait_for(2500, 60s));
@@ -331,7 +347,7 @@ TEST_CASE("backpressure: a publisher that vanishes and returns; gaps and restart
     }
     for (size_t i = 0; i < restarted.ticks.size(); ++i) restarted.ticks[i].symbol = restarted.symbols[i];
   }
-  auto third = make_tick_publisher(ctx, endpoint, 0);
+  auto third = rebind(ctx, endpoint);
   REQUIRE(third->wait_for_subscriptions(1, 10s));
   send_all(*third, restarted, 0, restarted.ticks.size());
   const bool all = healthy.wait_for(2500 + restarted.ticks.size(), 60s);
