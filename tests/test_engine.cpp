@@ -411,6 +411,7 @@ TEST_CASE("engine: SIGTERM, snapshot, restart and continue equals an uninterrupt
     for (int i = 0; i < 200 && !collector.probe_seen; ++i) {
       feeds::TickEvent probe = feed.ticks[0];
       probe.symbol = "PROBE";
+      probe.symbol_seq = 0;  // resent until answered: unnumbered, so a resend is not refused as a repeat
       probe.event_time_ns += ++probes;
       REQUIRE(ticks.publish("PROBE", b.build_tick(probe), 0));
       collector.collect(all.total + 1, 50ms);
