@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 
-.PHONY: all deps configure build demo test bench sanitize tsan format clean
+.PHONY: all deps configure build demo test bench sanitize tsan soak format clean
 
 all: build
 
@@ -28,6 +28,12 @@ test: build
 ## make bench: the benchmark suite (prints one table)
 bench: build
 	./tools/bench.sh $(BUILD)
+
+## make soak: the engine for SOAK_SECONDS (default 600) at a steady rate with hostile messages mixed in;
+## checks flat resident memory and one signal per valid tick (tools/soak.py)
+SOAK_SECONDS ?= 600
+soak: build
+	$(PY) tools/soak.py --tickrt $(BUILD)/tickrt --seconds $(SOAK_SECONDS)
 
 ## make sanitize: ASan + UBSan build running the whole suite
 sanitize: deps

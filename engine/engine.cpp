@@ -49,6 +49,21 @@ void pin_to_cpu(int cpu) {
     throw std::runtime_error(fmt::format("--cpu {}: cannot pin the engine thread to that CPU", cpu));
 }
 
+// A symbol as a Prometheus label value: symbols come off the wire, so quotes, backslashes and newlines are
+// escaped (the exposition format's three escapes).
+std::string label_value(std::string_view symbol) {
+  std::string out;
+  for (const char c : symbol) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
@@ -137,6 +152,10 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     so.endpoints = feeds::parse_endpoints(opts.pub, feeds::SocketRole::Publisher);
     so.send_hwm = opts.send_hwm;
     so.linger_ms = 200;
+    // PUB semantics unless asked: with XPUB_NODROP one stalled subscriber at its high-water mark makes every
+    // send fail, so the healthy subscribers would lose the signals too. Without it ZeroMQ drops only for the
+    // full subscriber, and never reports it (engine/README.md, "Back-pressure").
+    so.count_drops = opts.count_signal_drops;
     sink = std::make_unique<feeds::ZmqSink>(zmq_context, so);
     publisher = std::make_unique<SignalPublisher>(*sink, model.hash, this);
 
@@ -237,6 +256,7 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
       registry.counter("tickrt_pipeline_rejects_total", "Ticks refused by the pipeline, by reason",
                        fmt::format("reason=\"{}\"", to_string(static_cast<PipelineReject>(r))),
                        [&c, r] { return double(c.rejects[r]); });
+    register_sequence_metrics();
     const feeds::ZmqSource& s = *source;
     for (size_t r = 0; r < feeds::kRejectReasonCount; ++r)
       registry.counter("tickrt_decode_rejects_total", "Messages refused by the decoder, by reason",
@@ -253,8 +273,9 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
     const feeds::ZmqSink& k = *sink;
     registry.counter("tickrt_signals_sent_total", "Signals accepted by the PUB socket", "",
                      [&k] { return double(k.counters().sent.load()); });
-    registry.counter("tickrt_signals_dropped_total", "Signals dropped at a subscriber's high-water mark", "",
-                     [&k] { return double(k.counters().dropped.load()); });
+    registry.counter("tickrt_signals_dropped_total",
+                     "Signals refused at a subscriber's high-water mark (counted only with count_signal_drops)", "",
+                     [&k] { return double(k.counters().dropped.load() + k.counters().errors.load()); });
     auto quantiles = [](const HdrHistogram& h) {
       Quantiles q;
       q.count = double(h.total_count());
@@ -353,6 +374,27 @@ struct Engine::Impl final : feeds::FeedHandler, SignalObserver {
                      [this] { return double(journal->fsyncs()); });
     registry.counter("tickrt_replayed_on_start_total", "Journaled ticks replayed at start (no signals published)",
                      "", [this] { return double(replayed_on_start); });
+  }
+
+  // Per instrument, only instruments with something to show (scrape time, off the hot path). Families so that
+  // sum(tickrt_sequence_gaps_total) is the engine's total.
+  void register_sequence_metrics() {
+    auto family = [this](const char* name, const char* help, uint64_t SequenceStats::*field) {
+      registry.counter_family(name, help, [this, field] {
+        MetricsRegistry::LabelledValues v;
+        const InstrumentTable& table = pipeline->instruments();
+        for (int32_t slot = 0; slot < table.size(); ++slot)
+          if (const uint64_t n = pipeline->sequence(slot).*field; n > 0)
+            v.emplace_back(fmt::format("symbol=\"{}\"", label_value(table.symbol(slot))), double(n));
+        return v;
+      });
+    };
+    family("tickrt_sequence_gaps_total", "Jumps in an instrument's per-symbol sequence number", &SequenceStats::gaps);
+    family("tickrt_sequence_missing_ticks_total", "Ticks the sequence jumps skipped (lost before the engine)",
+           &SequenceStats::missing);
+    family("tickrt_sequence_duplicates_total", "Ticks refused for a sequence number already seen",
+           &SequenceStats::duplicates);
+    family("tickrt_sequence_restarts_total", "Publisher numbering that started again at 1", &SequenceStats::restarts);
   }
 
   void arm_log_timer() {

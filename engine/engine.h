@@ -53,6 +53,10 @@ struct EngineOptions {
   LatePolicy late_refresh = LatePolicy::wait;
   int receive_hwm = 1'000'000;
   int send_hwm = 1'000'000;
+  // false (default): PUB semantics, a stalled signal subscriber loses signals alone, uncounted. true:
+  // ZMQ_XPUB_NODROP, a full subscriber queue refuses the signal for every subscriber and counts it in
+  // tickrt_signals_dropped_total: only right when there is exactly one subscriber (the profiler).
+  bool count_signal_drops = false;
   bool handle_signals = true;       // SIGINT/SIGTERM stop the engine (tests running in-process turn it off)
   bool quiet = false;               // no log lines (tests)
   void* zmq_context = nullptr;      // a zmq::context_t to share (inproc transport); null: the engine's own

@@ -30,8 +30,14 @@ class MetricsRegistry {
   void summary(const std::string& name, const std::string& help, const std::string& labels,
                std::function<Quantiles()> read);
 
+  // A family of counters read together: `read` returns (labels, value) pairs, e.g. one per instrument that has
+  // something to show, so the series of the family may differ from one scrape to the next. Setup and scrapes
+  // may allocate; the hot path never calls a reader.
+  using LabelledValues = std::vector<std::pair<std::string, double>>;
+  void counter_family(const std::string& name, const std::string& help, std::function<LabelledValues()> read);
+
   std::string render_prometheus() const;
-  // One line "name{labels}=value ..." of the counters and gauges (for the periodic log).
+  // One line "name{labels}=value ..." of the counters and gauges (for the periodic log); a family as its sum.
   std::string render_line() const;
 
  private:
@@ -40,6 +46,7 @@ class MetricsRegistry {
     std::string name, help, labels;
     std::function<double()> read_value;
     std::function<Quantiles()> read_quantiles;
+    std::function<LabelledValues()> read_family;
   };
   std::vector<Series> series_;
 };

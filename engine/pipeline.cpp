@@ -15,6 +15,7 @@ std::string_view to_string(PipelineReject r) {
     case PipelineReject::over_capacity: return "over_capacity";
     case PipelineReject::time_backwards: return "time_backwards";
     case PipelineReject::no_price: return "no_price";
+    case PipelineReject::duplicate_seq: return "duplicate_seq";
     case PipelineReject::count: break;
   }
   return "unknown";
@@ -40,6 +41,7 @@ Pipeline::Pipeline(const Model& model, const FeatureSpec& features, Backend& bac
     throw std::runtime_error("backend was made for fewer instruments or a smaller batch than the pipeline");
   const size_t B = static_cast<size_t>(max_batch_), I = static_cast<size_t>(opts.max_instruments);
   feature_states_.assign(I, FeatureState{});
+  sequence_.assign(I, SequenceStats{});
   queue_.resize(B);
   queue_x_.resize(B * n_features_);
   wave_of_.resize(B);
@@ -63,6 +65,7 @@ bool Pipeline::submit(const TickIn& in) {
   const int32_t slot = table_.slot_for(in.symbol);
   if (slot == InstrumentTable::kBadSymbol) return reject(PipelineReject::bad_symbol);
   if (slot == InstrumentTable::kFull) return reject(PipelineReject::over_capacity);
+  if (!check_sequence(slot, in.symbol_seq)) return reject(PipelineReject::duplicate_seq);
 
   const FeatureOutcome f = compute_features(feature_states_[slot], in.tick, session_gap_s_, raw_.data());
   if (f.reject == FeatureReject::time_backwards) return reject(PipelineReject::time_backwards);
@@ -82,6 +85,31 @@ bool Pipeline::submit(const TickIn& in) {
   if (f.session_reset) ++counters_.session_resets;
   ++counters_.accepted;
   return true;
+}
+
+bool Pipeline::check_sequence(int32_t slot, uint64_t symbol_seq) {
+  if (symbol_seq == 0) return true;  // not numbered by this publisher
+  SequenceStats& q = sequence_[slot];
+  if (q.last == 0 || symbol_seq == q.last + 1) {
+    q.last = symbol_seq;
+    return true;
+  }
+  if (symbol_seq > q.last) {
+    ++q.gaps;
+    q.missing += symbol_seq - q.last - 1;
+    ++counters_.seq_gaps;
+    counters_.seq_missing += symbol_seq - q.last - 1;
+    q.last = symbol_seq;
+    return true;
+  }
+  if (symbol_seq == 1 && q.last > 1) {  // the publisher came back and numbers from the start
+    ++q.restarts;
+    ++counters_.seq_restarts;
+    q.last = 1;
+    return true;
+  }
+  ++q.duplicates;
+  return false;
 }
 
 void Pipeline::flush(SignalSink& sink) {

@@ -25,6 +25,7 @@ namespace tickrt {
 struct TickIn {
   std::string_view symbol;  // read during submit() only
   uint64_t seq = 0;         // publisher sequence number
+  uint64_t symbol_seq = 0;  // per-instrument sequence number (0: not numbered, not checked)
   int64_t send_ns = 0;      // stamped by the publisher
   int64_t recv_ns = 0;      // engine receive
   int64_t decoded_ns = 0;   // after verification and decoding
@@ -54,7 +55,14 @@ class SignalSink {
 };
 
 // Why the pipeline refused a tick (decode-level rejections are counted by the source).
-enum class PipelineReject : uint8_t { bad_symbol = 0, over_capacity, time_backwards, no_price, count };
+enum class PipelineReject : uint8_t {
+  bad_symbol = 0,
+  over_capacity,
+  time_backwards,
+  no_price,
+  duplicate_seq,  // symbol_seq at or below the instrument's last one: a repeat would apply a tick twice
+  count
+};
 std::string_view to_string(PipelineReject r);
 
 struct PipelineCounters {
@@ -63,7 +71,28 @@ struct PipelineCounters {
   uint64_t signals = 0;         // signals handed to the sink
   uint64_t waves = 0;           // batched backend steps
   uint64_t session_resets = 0;  // instrument states reset by the session gap
+  uint64_t seq_gaps = 0;        // jumps in an instrument's symbol_seq (SequenceStats, summed)
+  uint64_t seq_missing = 0;     // ticks those jumps skipped
+  uint64_t seq_restarts = 0;    // instruments whose publisher started numbering again at 1
   std::array<uint64_t, static_cast<size_t>(PipelineReject::count)> rejects{};
+};
+
+// The sequence check of one instrument (TickIn::symbol_seq), applied in submit() before the tick touches state:
+//  - symbol_seq 0: the publisher does not number per symbol; nothing checked, nothing counted;
+//  - the instrument's first numbered tick since the engine started afresh: accepted, no gap counted, since the
+//    engine may join a stream midway (a restored snapshot carries each instrument's SequenceStats, so a restart
+//    and a journal replay after kill -9 refuse the repeats the live engine refused);
+//  - last + 1: in order; above last + 1: a gap of (symbol_seq - last - 1) missing ticks, the tick accepted;
+//  - 1 after last > 1: the publisher restarted and numbers from 1 again: a restart, accepted;
+//  - otherwise (<= last): a duplicate or a tick overtaken by a later one: refused as duplicate_seq, because
+//    stepping it would apply a tick twice or out of order. Ticks refused later (time, price) still count as
+//    delivered: their numbers are not missing.
+struct SequenceStats {
+  uint64_t last = 0;        // highest symbol_seq accepted (0: none yet)
+  uint64_t gaps = 0;        // jumps
+  uint64_t missing = 0;     // ticks skipped by the jumps
+  uint64_t duplicates = 0;  // refused as duplicate_seq
+  uint64_t restarts = 0;    // numbering started again at 1
 };
 
 struct PipelineOptions {
@@ -96,6 +125,9 @@ class Pipeline {
   const FeatureSpec& feature_spec() const { return spec_; }
   // Feature state of one instrument (snapshots save and restore it beside the model state).
   FeatureState& feature_state(int32_t slot) { return feature_states_[slot]; }
+  // Sequence check of one instrument (not snapshotted: a restored engine starts checking afresh).
+  const SequenceStats& sequence(int32_t slot) const { return sequence_[slot]; }
+  SequenceStats& sequence(int32_t slot) { return sequence_[slot]; }  // snapshots save and restore it
   int n_outputs() const { return n_outputs_; }
 
  private:
@@ -113,6 +145,7 @@ class Pipeline {
   double session_gap_s_;
   PipelineCounters counters_;
   std::vector<FeatureState> feature_states_;  // [max_instruments]
+  std::vector<SequenceStats> sequence_;       // [max_instruments]
 
   int pending_ = 0;
   std::vector<Pending> queue_;          // [max_batch], submit order
@@ -132,6 +165,9 @@ class Pipeline {
   std::vector<StepOutput> step_info_;   // [max_batch]
   std::array<float, kFeatureCount> raw_{};
   RefreshWorker* worker_ = nullptr;
+
+  // Applies the sequence rule (SequenceStats) to one instrument; false: refuse the tick as duplicate_seq.
+  bool check_sequence(int32_t slot, uint64_t symbol_seq);
 };
 
 }  // namespace tickrt

@@ -25,6 +25,7 @@ inline TickIn to_tick_in(const feeds::TickEvent& e, int64_t decoded_ns) {
   TickIn in;
   in.symbol = e.symbol;
   in.seq = e.seq;
+  in.symbol_seq = e.symbol_seq;
   in.send_ns = e.send_time_ns;
   in.recv_ns = e.recv_time_ns;
   in.decoded_ns = decoded_ns;

@@ -67,6 +67,7 @@ TickGenerator::TickGenerator(const GeneratorConfig& config) : config_(config), r
     ins.last_return = 0;
     ins.base_spread = 1.0 + std::floor(uniform() * 3.0);  // 1..3 ticks
     ins.last_aggressor = 0;
+    ins.symbol_seq = 0;
     quote(ins);
   }
 }
@@ -139,6 +140,7 @@ void TickGenerator::next(TickEvent& out) {
   out = TickEvent{};
   out.symbol = symbols_[i];
   out.seq = ++seq_;
+  out.symbol_seq = ++ins.symbol_seq;
   out.event_time_ns = config_.start_time_ns + offset_ns_;
   if (uniform() < config_.trade_fraction) {
     int side;

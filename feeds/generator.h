@@ -35,7 +35,8 @@ class TickGenerator {
  public:
   explicit TickGenerator(const GeneratorConfig& config);
 
-  // The next tick of the feed: seq 1, 2, …; event_time_ns = start_time_ns + offset on the arrival schedule;
+  // The next tick of the feed: seq 1, 2, … across the feed, symbol_seq 1, 2, … per instrument;
+  // event_time_ns = start_time_ns + offset on the arrival schedule;
   // send_time_ns and recv_time_ns are left 0 (the sender stamps them). `symbol` points into this generator.
   void next(TickEvent& out);
 
@@ -55,6 +56,7 @@ class TickGenerator {
     double bid, ask;        // current book
     double bid_size, ask_size;
     int last_aggressor;     // +1 buy, -1 sell, 0 none since the last quote
+    std::uint64_t symbol_seq;  // ticks of this instrument so far (the wire's per-symbol sequence number)
   };
 
   double uniform();      // (0, 1)

@@ -116,6 +116,7 @@ ImportSummary import_files(const ImportOptions& opts) {
   // Written beside the target and renamed into place, so a failed import never leaves half a journal.
   const std::string tmp = opts.out + ".tmp";
   uint64_t seq = 0;
+  std::vector<uint64_t> symbol_seq(symbols.size(), 0);  // [symbols] per-symbol sequence numbers so far
   try {
     journal::JournalWriter writer(tmp,
                                   journal::WriterOptions{.schema = journal::kTickSchema, .truncate = true});
@@ -125,7 +126,8 @@ ImportSummary import_files(const ImportOptions& opts) {
       fbb.Clear();
       // send_time_ns stays 0: nothing has sent these ticks yet; replay stamps it.
       wire::FinishTickBuffer(fbb, wire::CreateTick(fbb, ++seq, t.event_ns, 0, t.kind, t.price, t.size, t.side,
-                                                   t.bid_price, t.bid_size, t.ask_price, t.ask_size));
+                                                   t.bid_price, t.bid_size, t.ask_price, t.ask_size,
+                                                   ++symbol_seq[t.symbol]));
       writer.append(t.recv_ns, symbols.name(t.symbol), {fbb.GetBufferPointer(), fbb.GetSize()});
       if (seq == 1) summary.first_event_ns = t.event_ns;
       summary.last_event_ns = t.event_ns;

@@ -108,6 +108,7 @@ Decoded MessageDecoder::decode(std::string_view topic, std::span<const std::uint
     TickEvent& e = d.tick;
     e.symbol = topic;
     e.seq = t->seq();
+    e.symbol_seq = t->symbol_seq();
     e.event_time_ns = t->event_time_ns();
     e.send_time_ns = t->send_time_ns();
     e.kind = t->kind();
@@ -153,7 +154,7 @@ MessageBuilder::MessageBuilder(std::size_t initial_bytes) : fbb_(initial_bytes) 
 std::span<const std::uint8_t> MessageBuilder::build_tick(const TickEvent& t) {
   fbb_.Clear();  // keeps the allocation
   auto root = wire::CreateTick(fbb_, t.seq, t.event_time_ns, t.send_time_ns, t.kind, t.price, t.size, t.side,
-                               t.bid_price, t.bid_size, t.ask_price, t.ask_size);
+                               t.bid_price, t.bid_size, t.ask_price, t.ask_size, t.symbol_seq);
   wire::FinishTickBuffer(fbb_, root);
   return {fbb_.GetBufferPointer(), fbb_.GetSize()};
 }

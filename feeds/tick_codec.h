@@ -37,6 +37,7 @@ inline constexpr std::int64_t kMaxTimeNs = 4'102'444'800'000'000'000;  // 2100-0
 struct TickEvent {
   std::string_view symbol;
   std::uint64_t seq = 0;
+  std::uint64_t symbol_seq = 0;    // per-symbol sequence number, 1, 2, … (0: not numbered; schemas/tick.fbs)
   std::int64_t event_time_ns = 0;  // exchange time, ns since the Unix epoch
   std::int64_t send_time_ns = 0;   // publisher's CLOCK_REALTIME just before sending (0: not stamped)
   std::int64_t recv_time_ns = 0;   // local: CLOCK_REALTIME when the message was read (not on the wire)

@@ -288,6 +288,7 @@ TEST_CASE("engine: hostile input never crashes, changes no state and shows in th
       }
       case 3: {  // event time going backwards for a known instrument
         e.event_time_ns -= 3'600'000'000'000;
+        e.symbol_seq = 0;  // unnumbered, so the time check (not the duplicate-sequence check) refuses it
         auto buf = b.build_tick(e);
         send2(e.symbol, buf.data(), buf.size());
         ++backwards;
@@ -410,6 +411,7 @@ TEST_CASE("engine: SIGTERM, snapshot, restart and continue equals an uninterrupt
     for (int i = 0; i < 200 && !collector.probe_seen; ++i) {
       feeds::TickEvent probe = feed.ticks[0];
       probe.symbol = "PROBE";
+      probe.symbol_seq = 0;  // resent until answered: unnumbered, so a resend is not refused as a repeat
       probe.event_time_ns += ++probes;
       REQUIRE(ticks.publish("PROBE", b.build_tick(probe), 0));
       collector.collect(all.total + 1, 50ms);

@@ -15,6 +15,7 @@ namespace {
 TickEvent sample_quote() {
   TickEvent t;
   t.seq = 42;
+  t.symbol_seq = 17;
   t.event_time_ns = 1'704'205'800'000'000'123;
   t.send_time_ns = 1'704'205'800'000'100'000;
   t.kind = TickKind::Quote;
@@ -55,6 +56,7 @@ TEST_CASE("feeds: tick and signal round trip through builder and decoder", "[fee
     const TickEvent& out = d.tick;
     CHECK(out.symbol == "SYM001");
     CHECK(out.seq == in.seq);
+    CHECK(out.symbol_seq == in.symbol_seq);
     CHECK(out.event_time_ns == in.event_time_ns);
     CHECK(out.send_time_ns == in.send_time_ns);
     CHECK(out.kind == in.kind);

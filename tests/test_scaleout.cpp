@@ -245,6 +245,7 @@ TEST_CASE("scaleout: an engine steps only what it owns (--symbols exact, --shard
     for (const auto& e : sent)
       if (mine(e.symbol)) last = e;
     last.seq = 999'999;
+    last.symbol_seq += 1;  // the next tick of that instrument, not a repeat (a repeat would be refused)
     last.event_time_ns = sent.back().event_time_ns + 1;
     REQUIRE(ticks.publish(last.symbol, b.build_tick(last), 0));
     std::vector<zmq::message_t> parts;
@@ -323,6 +324,7 @@ TEST_CASE("scaleout: 3 engines behind a proxy answer every tick once, one dies a
         feeds::TickEvent p = feed.ticks[0];
         p.symbol = probe[k];
         p.seq = seq;
+        p.symbol_seq = 0;  // probes are resent until answered: unnumbered, so no repeat is refused
         p.event_time_ns += ++probe_clock;
         REQUIRE(ticks.publish(p.symbol, b.build_tick(p), 0));
       }

@@ -9,6 +9,7 @@
 #include "feeds/clock.h"
 #include "feeds/endpoint.h"
 #include "feeds/generator.h"
+#include "feeds/hostile.h"
 #include "feeds/journal_sink.h"
 #include "feeds/open_loop.h"
 #include "feeds/zmq_sink.h"
@@ -29,6 +30,7 @@ struct GenOptions {
   double wait_timeout_s = 10.0;
   bool live_clock = false;
   tickrt::cli::CurveClientFiles curve;
+  std::uint64_t hostile_every = 0;  // 0: a clean feed
 };
 
 std::atomic<bool> g_stop{false};
@@ -72,6 +74,8 @@ int run_gen(GenOptions& o) {
   if (o.pub.empty() == o.out.empty()) throw std::runtime_error("gen: give exactly one of --pub EP or --out FILE");
   if (o.count == 0 && !(o.duration_s > 0)) throw std::runtime_error("gen: give --count N or --duration S");
   if (o.live_clock) o.config.start_time_ns = realtime_ns();
+  if (o.hostile_every > 0 && !o.out.empty())
+    throw std::runtime_error("gen: --hostile-every mixes invalid messages into --pub only (a journal holds ticks)");
   TickGenerator generator(o.config);
   if (!o.out.empty()) return write_journal(generator, o);
 
@@ -95,11 +99,21 @@ int run_gen(GenOptions& o) {
   OpenLoopOptions loop;
   loop.count = o.count;
   loop.duration_s = o.duration_s;
-  OpenLoopReport r = run_open_loop(generator, sink, loop, &g_stop);
+  // --hostile-every: the same valid ticks, with invalid messages between them on the same socket.
+  HostileMix hostile(sink, sink.socket(), o.hostile_every, o.config.seed);
+  MessageSink& out = o.hostile_every > 0 ? static_cast<MessageSink&>(hostile) : sink;
+  OpenLoopReport r = run_open_loop(generator, out, loop, &g_stop);
   fmt::print("gen: sent {} dropped {} (send HWM) of {} | behind schedule max {:.1f} us mean {:.2f} us | "
              "{:.0f} ticks/s over {:.3f} s (target {:.0f})\n",
              r.sent, r.dropped, r.attempted, r.pacing.max_lag_ns * 1e-3, r.pacing.mean_lag_ns * 1e-3,
              r.achieved_rate, r.elapsed_s, o.config.rate);
+  if (o.hostile_every > 0) {
+    std::string by_kind;
+    for (std::size_t k = 0; k < kHostileKindCount; ++k)
+      by_kind += fmt::format(" {}={}", hostile_kind_name(static_cast<HostileKind>(k)), hostile.sent_by_kind()[k]);
+    fmt::print("gen: hostile sent {} dropped {} (one after every {} ticks):{}\n", hostile.hostile_sent(),
+               hostile.hostile_dropped(), o.hostile_every, by_kind);
+  }
   std::fflush(stdout);
   // Leaving scope closes the socket and terminates the context, which waits up to --linger for queued
   // messages to leave.
@@ -124,6 +138,10 @@ tickrt::cli::Registration reg("gen", "synthetic multi-instrument feed, open-loop
                  "before sending, wait for N subscriptions (one per subscriber and topic)");
   app.add_option("--wait-timeout", o->wait_timeout_s, "seconds to wait for subscribers")->capture_default_str();
   tickrt::cli::add_curve_client_options(app, o->curve);
+  app.add_option("--hostile-every", o->hostile_every,
+                 "after every N ticks also send one invalid message (garbage, wrong identifier, truncated, NaN "
+                 "price, absurd size, long topic, empty/one/three frames, oversized): the receiver must refuse "
+                 "and count each; valid ticks and their seq numbers are unchanged");
   app.add_flag("--live-clock", o->live_clock, "event times start at the wall clock (default: a fixed date, reproducible)");
   app.footer(
       "Example:\n"
@@ -131,6 +149,7 @@ tickrt::cli::Registration reg("gen", "synthetic multi-instrument feed, open-loop
       "  tickrt subscribe --sub tcp://127.0.0.1:5555 --topic SYM001   # in another shell\n"
       "  tickrt gen --out synthetic.ticks --instruments 20 --count 100000 --seed 3\n"
       "  tickrt gen --pub @tcp://0.0.0.0:5555 --count 100000 --curve-key feed.key --curve-server engine.pub\n"
+      "  tickrt gen --pub @tcp://127.0.0.1:5555 --rate 2000 --duration 60 --hostile-every 10   # soak input\n"
       "Prints one line: sent, dropped at the send high-water mark, lateness against the schedule, achieved rate.");
   return [o] { return run_gen(*o); };
 });
