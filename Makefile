@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 
-.PHONY: all deps configure build demo test bench sanitize format clean
+.PHONY: all deps configure build demo test bench sanitize fuzz format clean
 
 all: build
 
@@ -37,9 +37,17 @@ sanitize: deps
 	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  TICKRT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) --timeout 1800
 
+## make fuzz: clang + libFuzzer + ASan/UBSan build of fuzz/, then every target for FUZZ_SECONDS each (one table)
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTICKRT_CUDA=OFF \
+	  -DTICKRT_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	./fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 ## make format: clang-format every C++ source in place
 format:
 	@find engine feeds kernels tools tests -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) build-sanitize
+	rm -rf $(BUILD) build-sanitize build-fuzz
