@@ -400,8 +400,20 @@ int run_importer(const uint8_t* data, size_t size, const std::string& file_name,
 
 }  // namespace
 
+// Control bit 2: the file name's day (YYYYMMDD) is the next 8 input bytes, each taken as the digit (b + 2) % 10
+// (ASCII digits stand for themselves), so that the day parsing is fuzzed too; else the day is 20140505.
 int import_fxcm(const uint8_t* data, size_t size) {
-  return run_importer(data, size, "fxcm_eurusd_20140505_quote.csv",
+  std::string day = "20140505";
+  if (size >= 9 && (data[0] & 4)) {
+    for (size_t i = 0; i < 8; ++i) day[i] = static_cast<char>('0' + (data[1 + i] + 2) % 10);
+    std::vector<uint8_t> rest(data, data + size);  // the control byte, then the file without the day bytes
+    rest.erase(rest.begin() + 1, rest.begin() + 9);
+    return run_importer(rest.data(), rest.size(), "fxcm_eurusd_" + day + "_quote.csv",
+                        [](const std::string& path, uint8_t control, import::SymbolTable& symbols) {
+                          return import::parse_fxcm(path, parse_options(control), symbols);
+                        });
+  }
+  return run_importer(data, size, "fxcm_eurusd_" + day + "_quote.csv",
                       [](const std::string& path, uint8_t control, import::SymbolTable& symbols) {
                         return import::parse_fxcm(path, parse_options(control), symbols);
                       });

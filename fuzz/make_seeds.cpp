@@ -165,6 +165,8 @@ void importer_seeds() {
   put("import_fxcm", "valid-rows", skip + "3074,1.38756,1.38758\n7826,1.38755,1.38758\n19317,1.38755,1.38759\n");
   put("import_fxcm", "valid-bad-rows-kept", keep + "3074,1.4,1.3\r\nx,1,2\n99999999,1,2\n5,nan,1\n");
   put("import_fxcm", "invalid-bad-row-fail", fail + "3074,1.38756\n");
+  put("import_fxcm", "valid-day-from-input", std::string(1, '\4') + "20140506" + "3074,1.38756,1.38758\n");
+  put("import_fxcm", "invalid-day-from-input", std::string(1, '\4') + "20141306" + "3074,1.38756,1.38758\n");
   const std::string trades =
       "exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n"
       "binance-futures,BTCUSDT,1582329602111000,1582329602418379,42377944,buy,9682,0.132\n"
