@@ -198,7 +198,7 @@ void importer_seeds() {
       std::string(1, '\x88') + "t,r,b,a,bs,as,sym\n1700000000000,1700000000001,1.1,1.2,5,6,EURUSD\n"
                                "1700000000002,1700000000003,1.1,1.25,5,6,EURUSD\n");
   put("import_csv", "valid-trades-s-symbol-option",
-      std::string(1, '\xe4') + "t;p;q;side\n1700000000.5;100;0.5;buy\n1700000001.25;101;0.25;s\n");
+      std::string(1, '\xe4') + "t;r;p;q;side\n1700000000.5;1700000000.75;100;0.5;buy\n1700000001.25;1700000001.5;101;0.25;s\n");
   put("import_csv", "invalid-no-time-column", std::string(1, '\0') + "b,a,sym\n1,2,X\n");
 }
 

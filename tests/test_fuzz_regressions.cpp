@@ -35,7 +35,7 @@ const fs::path kFuzzDir = fs::path(tickrt::test::source_dir()) / "fuzz";
 
 }  // namespace
 
-TEST_CASE("fuzz: seeds of every target, valid ones accepted and invalid ones refused", "[fuzz]") {
+TEST_CASE("fuzz: seeds of every target (valid ones accepted and invalid ones refused)", "[fuzz]") {
   for (const auto& target : kTargets) {
     DYNAMIC_SECTION("target " << target.name) {
       const fs::path dir = kFuzzDir / "seeds" / std::string(target.name);
