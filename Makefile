@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 
-.PHONY: all deps configure build demo test bench sanitize tsan soak format clean
+.PHONY: all deps configure build demo test bench sanitize tsan soak fuzz format clean
 
 all: build
 
@@ -53,9 +53,17 @@ tsan: deps
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tools/tsan.supp" \
 	  TICKRT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) --timeout 1800 -R '$(TSAN_TESTS)'
 
+## make fuzz: clang + libFuzzer + ASan/UBSan build of fuzz/, then every target for FUZZ_SECONDS each (one table)
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTICKRT_CUDA=OFF \
+	  -DTICKRT_FUZZ=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	./fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 ## make format: clang-format every C++ source in place
 format:
 	@find engine feeds kernels tools tests -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) build-sanitize build-tsan
+	rm -rf $(BUILD) build-sanitize build-tsan build-fuzz

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 
 namespace tickrt {
@@ -52,8 +53,10 @@ float finite_number(const nlohmann::json& j, const char* key, float fallback, co
                     const std::string& where) {
   if (!j.contains(key)) return fallback;
   const auto& v = j.at(key);
-  if (!v.is_number() || !std::isfinite(v.get<double>()))
-    fail(source, fmt::format("field '{}.{}' must be a finite number", where, key));
+  // The value is stored as float: a finite double beyond float's range would silently become infinity.
+  if (!v.is_number() || !std::isfinite(v.get<double>()) ||
+      std::fabs(v.get<double>()) > double(std::numeric_limits<float>::max()))
+    fail(source, fmt::format("field '{}.{}' must be a finite number (within float range)", where, key));
   return v.get<float>();
 }
 
@@ -61,7 +64,9 @@ float finite_number(const nlohmann::json& j, const char* key, float fallback, co
 
 FeatureSpec FeatureSpec::from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) fail(source, "features file must be a JSON object");
-  if (j.value("format", std::string()) != "tickrt-features/1")
+  // Every field's type is checked before it is read: nlohmann's value()/get() would throw type_error, which
+  // names neither the file nor the field.
+  if (!j.contains("format") || !j["format"].is_string() || j["format"].get<std::string>() != "tickrt-features/1")
     fail(source, "field 'format' must be \"tickrt-features/1\"");
   FeatureSpec s;
   if (!j.contains("features") || !j["features"].is_array() || j["features"].empty())
@@ -95,6 +100,8 @@ FeatureSpec FeatureSpec::from_json(const nlohmann::json& j, const std::string& s
     if (!o.contains("horizon") || !o["horizon"].is_number() || !(o["horizon"].get<double>() > 0))
       fail(source, fmt::format("field '{}.horizon' must be a positive number", where));
     out.horizon = o["horizon"].get<double>();
+    if (o.contains("units") && !o["units"].is_string())
+      fail(source, fmt::format("field '{}.units' must be \"ticks\" or \"seconds\"", where));
     const std::string units = o.value("units", std::string("ticks"));
     if (units == "ticks") {
       out.units = HorizonUnits::ticks;

@@ -76,7 +76,7 @@ struct Session : std::enable_shared_from_this<Session> {
 
 MetricsServer::MetricsServer(boost::asio::io_context& io, const std::string& host_port,
                              const MetricsRegistry& registry)
-    : io_(io), acceptor_(io), registry_(registry) {
+    : acceptor_(io), registry_(registry) {
   const tcp::endpoint ep = parse_host_port(host_port);
   boost::system::error_code ec;
   acceptor_.open(ep.protocol(), ec);

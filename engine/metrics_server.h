@@ -23,7 +23,6 @@ class MetricsServer {
 
  private:
   void accept();
-  boost::asio::io_context& io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   const MetricsRegistry& registry_;
 };

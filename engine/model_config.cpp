@@ -322,7 +322,7 @@ ModelConfig ModelConfig::load(const std::filesystem::path& config_json) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw std::runtime_error(fmt::format("{}: not valid JSON: {}", config_json.string(), e.what()));
   }
   return from_json(j, config_json.string());

@@ -165,7 +165,7 @@ File::File(const std::filesystem::path& path) : path_(path) {
     nlohmann::json header;
     try {
       header = nlohmann::json::parse(text, text + header_len);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
       throw std::runtime_error(fmt::format("{}: header is not valid JSON: {}", file, e.what()));
     }
     if (!header.is_object()) throw std::runtime_error(fmt::format("{}: header must be a JSON object", file));

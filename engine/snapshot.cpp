@@ -121,7 +121,11 @@ Snapshot read_snapshot(const std::filesystem::path& file) {
   for (uint64_t i = 0; i < n; ++i) {
     SnapshotInstrument in;
     in.slot = r.get<int32_t>();
-    in.symbol.resize(r.get<uint32_t>());
+    const uint32_t symbol_len = r.get<uint32_t>();
+    if (symbol_len > body - r.pos())  // checked before resizing: a corrupt length must not allocate 4 GB
+      throw std::runtime_error(fmt::format("{}: snapshot symbol length {} at byte {} runs past the end", name,
+                                           symbol_len, r.pos() - 4));
+    in.symbol.resize(symbol_len);
     r.bytes(in.symbol.data(), in.symbol.size());
     const uint64_t jp = r.get<uint64_t>();
     if (jp != kNoJournal) in.journal_position = jp;

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -52,6 +53,9 @@ bool decimal_field(const json& obj, const char* key, double& out, NumberStatus& 
   if (s != NumberStatus::Ok && worst != NumberStatus::Unparsable) worst = s;
   return s == NumberStatus::Ok;
 }
+
+// A time in ms since the epoch that converts to int64 ns without overflow (negative ones are refused too).
+bool ms_in_range(int64_t ms) { return ms >= 0 && ms <= std::numeric_limits<int64_t>::max() / kNsPerMs; }
 
 bool int_field(const json& obj, const char* key, int64_t& out) {
   const auto it = obj.find(key);
@@ -134,7 +138,10 @@ InputResult parse_binance_raw(const std::string& path, BinanceClock clock, const
       const auto maker = data.find("m");
       if ((!has_t && !has_e) || maker == data.end() || !maker->is_boolean())
         worst = NumberStatus::Unparsable;
-      else {
+      else if ((has_t && !ms_in_range(trade_ms)) || (has_e && !ms_in_range(event_ms))) {
+        result.reject(SkipReason::OutOfRange, n, line, opts);
+        continue;
+      } else {
         // m: the buyer is the maker, so the seller crossed the spread.
         t.side = maker->get<bool>() ? wire::Side::Sell : wire::Side::Buy;
         if (clock == BinanceClock::Exchange) t.event_ns = (has_t ? trade_ms : event_ms) * kNsPerMs;

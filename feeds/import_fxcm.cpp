@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 #include "feeds/import_text.h"
@@ -34,7 +35,12 @@ FxcmFileName parse_fxcm_file_name(const std::string& path) {
                                month{static_cast<unsigned>(yyyymmdd / 100 % 100)},
                                day{static_cast<unsigned>(yyyymmdd % 100)}};
       if (!ymd.ok()) continue;
-      const auto days_since_epoch = sys_days{ymd}.time_since_epoch().count();
+      const int64_t days_since_epoch = sys_days{ymd}.time_since_epoch().count();
+      // Days whose every tick fits int64 ns since the epoch (1970 .. 2262); others are not a valid day here.
+      constexpr int64_t kNsPerDay = kMsPerDay * kNsPerMs;
+      if (days_since_epoch < 0 ||
+          days_since_epoch > (std::numeric_limits<int64_t>::max() - kFxcmUtcOffsetNs) / kNsPerDay - 1)
+        continue;
       out.midnight_utc_ns = days_since_epoch * kMsPerDay * kNsPerMs + kFxcmUtcOffsetNs;
       have_day = true;
     }

@@ -23,8 +23,7 @@ class MambaMixer final : public Mixer {
  public:
   MambaMixer(const ModelConfig& cfg, const Weights& w, int layer, int max_rows)
       : D_(cfg.d_model), E_(cfg.mamba_d_inner()), N_(cfg.mamba.d_state), K_(cfg.mamba.d_conv),
-        R_(mamba_dt_rank(cfg)), inner_norms_(cfg.mamba.inner_norms), eps_(static_cast<float>(cfg.rms_norm_eps)),
-        max_rows_(max_rows) {
+        R_(mamba_dt_rank(cfg)), inner_norms_(cfg.mamba.inner_norms), eps_(static_cast<float>(cfg.rms_norm_eps)) {
     const std::string p = "layers." + std::to_string(layer) + ".mamba.";
     const bool pb = cfg.mamba.proj_bias;
     in_proj_ = PackedLinear(tensor(w, p + "in_proj.weight", int64_t{2} * E_ * D_),
@@ -136,7 +135,6 @@ class MambaMixer final : public Mixer {
   int D_, E_, N_, K_, R_;
   bool inner_norms_;
   float eps_;
-  int max_rows_;
   PackedLinear in_proj_, x_proj_, dt_proj_, out_proj_;
   std::vector<float> conv_w_;  // [E_i, K]
   std::vector<float> conv_b_;  // [E_i] (zeros without conv_bias)

@@ -1,0 +1,7 @@
+// libFuzzer entry point of the import_tardis_quotes target; the body is tickrt::fuzz::import_tardis_quotes (fuzz/fuzz_targets.cpp).
+#include "fuzz/fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  tickrt::fuzz::import_tardis_quotes(data, size);
+  return 0;
+}
