@@ -135,8 +135,8 @@ void check_round_trip(const feeds::Decoded& d, std::string_view topic) {
     const feeds::Decoded again = decoder.decode(topic, builder.build_tick(a));
     const feeds::TickEvent& b = again.tick;
     if (!again.ok || again.kind != feeds::PayloadKind::Tick || b.symbol != a.symbol || b.seq != a.seq ||
-        b.symbol_seq != a.symbol_seq || b.event_time_ns != a.event_time_ns || b.send_time_ns != a.send_time_ns || b.kind != a.kind ||
-        b.side != a.side || !same_value(b.price, a.price) || !same_value(b.size, a.size) ||
+        b.symbol_seq != a.symbol_seq || b.event_time_ns != a.event_time_ns || b.send_time_ns != a.send_time_ns ||
+        b.kind != a.kind || b.side != a.side || !same_value(b.price, a.price) || !same_value(b.size, a.size) ||
         !same_value(b.bid_price, a.bid_price) || !same_value(b.bid_size, a.bid_size) ||
         !same_value(b.ask_price, a.ask_price) || !same_value(b.ask_size, a.ask_size))
       violated("an accepted tick does not survive build_tick + decode");
