@@ -6,7 +6,8 @@ Starts `tickrt run` on a model made by `tickrt init-model` from models/default/c
 the engine's resident memory (/proc/PID/status VmRSS) every few seconds. At the end it checks that
   - every valid tick sent got exactly one signal (by seq: none missing, none twice),
   - the engine's decoder refused exactly the hostile messages sent, and the pipeline refused nothing,
-  - resident memory at the end <= resident memory after warm-up + max(2 MiB, 5 %),
+  - resident memory at the end <= resident memory after warm-up + max(2 MiB, 5 %) (not enforced under
+    sanitizers, TICKRT_SANITIZED=1, whose shadow memory grows by design),
 prints one line (RSS start/end, ticks, signals, rejects, PASS/FAIL) and exits 1 on FAIL.
 
 Usage: tools/soak.py --tickrt build/tickrt [--seconds 600] [--rate 2000] [--hostile-every 20]
@@ -160,7 +161,10 @@ def main():
         failures.append(f"engine refused {decode_rejects} messages, {hostile} hostile sent")
     if pipeline_rejects != 0 or missing_seq != 0:
         failures.append(f"pipeline refused {pipeline_rejects} ticks, {missing_seq} counted missing")
-    if rss_end > rss_start + tolerance:
+    # Under ASan/TSan (make sanitize / make tsan set TICKRT_SANITIZED=1) resident memory is mostly the
+    # sanitizer's shadow and quarantine, which grow by design: the bound is printed but not enforced there.
+    sanitized = os.environ.get("TICKRT_SANITIZED") == "1"
+    if rss_end > rss_start + tolerance and not sanitized:
         failures.append(f"resident memory grew {(rss_end - rss_start) / MIB:.2f} MiB (limit {tolerance / MIB:.2f})")
     if sent < 0.9 * args.rate * args.seconds:
         failures.append(f"only {sent} ticks sent of {args.rate * args.seconds:.0f} scheduled")
