@@ -472,7 +472,7 @@ TEST_CASE("backpressure: the per-instrument sequence rule (gap, repeat, overtake
     void on_signal(const SignalOut& s) override { got.emplace_back(std::string(s.symbol), s.seq); }
   } sink;
   int64_t t = 1'704'205'800'000'000'000;
-  auto submit = [&](const char* sym, uint64_t symbol_seq) {
+  auto submit_to = [&](Pipeline& to, const char* sym, uint64_t symbol_seq) {
     TickIn in;
     in.symbol = sym;
     in.seq = symbol_seq;  // so the signals say which tick they answer
@@ -481,10 +481,11 @@ TEST_CASE("backpressure: the per-instrument sequence rule (gap, repeat, overtake
     in.tick.bid = 100.0;
     in.tick.ask = 100.02;
     in.tick.bid_size = in.tick.ask_size = 10;
-    const bool queued = p.submit(in);
-    p.flush(sink);
+    const bool queued = to.submit(in);
+    to.flush(sink);
     return queued;
   };
+  auto submit = [&](const char* sym, uint64_t symbol_seq) { return submit_to(p, sym, symbol_seq); };
   CHECK(submit("A", 5));        // first seen: taken as is (the engine may join midway)
   CHECK(submit("A", 6));
   CHECK(submit("A", 9));        // 7 and 8 lost: one gap, two missing
@@ -523,18 +524,7 @@ TEST_CASE("backpressure: the per-instrument sequence rule (gap, repeat, overtake
   restore_pipeline_snapshot(dir / "seq.snap", p2, model.hash);
   CHECK(p2.sequence(p2.instruments().find("A")).last == 3);
   CHECK(p2.sequence(p2.instruments().find("A")).gaps == 1);
-  auto submit2 = [&](const char* sym, uint64_t symbol_seq) {
-    TickIn in;
-    in.symbol = sym;
-    in.seq = in.symbol_seq = symbol_seq;
-    in.tick.event_time_ns = t += 1'000'000;
-    in.tick.bid = 100.0;
-    in.tick.ask = 100.02;
-    in.tick.bid_size = in.tick.ask_size = 10;
-    const bool queued = p2.submit(in);
-    p2.flush(sink);
-    return queued;
-  };
+  auto submit2 = [&](const char* sym, uint64_t symbol_seq) { return submit_to(p2, sym, symbol_seq); };
   CHECK_FALSE(submit2("B", 2));  // already stepped before the snapshot
   CHECK(submit2("B", 4));        // 3 lost: a gap counted against the restored last number
   CHECK(p2.sequence(p2.instruments().find("B")).gaps == 1);

@@ -59,19 +59,8 @@ std::string make_hybrid_model(const test::TempDir& dir) {
 using Key = std::pair<std::string, uint64_t>;  // (symbol, seq)
 
 pid_t spawn_tickrt(const std::vector<std::string>& args, const std::string& log) {
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) dup2(fd, 2);
-    std::vector<char*> argv;
-    const std::string bin = test::tickrt_binary();
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
+  const pid_t pid = test::spawn_tickrt(args, log);
+  REQUIRE(pid > 0);
   return pid;
 }
 

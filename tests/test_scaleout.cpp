@@ -100,21 +100,9 @@ class Collector {
 using test::Feed;
 using test::make_feed;
 
-// A `tickrt` subcommand as a child process, stderr into `log`.
 pid_t start_tickrt(const std::vector<std::string>& args, const std::string& log) {
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) dup2(fd, 2);
-    std::vector<char*> argv;
-    const std::string bin = test::tickrt_binary();
-    argv.push_back(const_cast<char*>(bin.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
+  const pid_t pid = test::spawn_tickrt(args, log);
+  REQUIRE(pid > 0);
   return pid;
 }
 

@@ -1,6 +1,7 @@
 // Small helpers shared by the tests: scratch directories, running the tickrt binary and the Python oracle.
 #pragma once
 #include <fmt/core.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -10,6 +11,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tickrt::test {
 
@@ -48,6 +50,22 @@ inline CommandResult run_command(const std::string& cmd) {
 
 // The built tickrt binary (CMake passes its path).
 inline std::string tickrt_binary() { return TICKRT_BINARY; }
+
+// Starts `tickrt ARGS...` as a child process with its stderr appended to `log` (the caller waits or kills it).
+// Returns the pid, or -1 when fork failed. For tests that need a real process to kill or signal.
+inline pid_t spawn_tickrt(const std::vector<std::string>& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd >= 0) dup2(fd, 2);
+  std::vector<char*> argv;
+  const std::string bin = tickrt_binary();
+  argv.push_back(const_cast<char*>(bin.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execv(bin.c_str(), argv.data());
+  _exit(127);
+}
 inline std::string python() { return TICKRT_PYTHON; }
 inline std::string source_dir() { return TICKRT_SOURCE_DIR; }
 inline std::string shared_data(const std::string& file) { return std::string(TICKRT_SHARED_DATA) + "/" + file; }
