@@ -32,6 +32,7 @@
 #include "feeds/zmq_sink.h"
 #include "tests/alloc_counter.h"
 #include "tests/test_feed_util.h"
+#include "tests/test_inproc_engine.h"
 #include "tests/test_model_util.h"
 #include "tests/test_util.h"
 
@@ -496,50 +497,12 @@ TEST_CASE("crash: a snapshot that does not fit the journal is refused, naming th
 
 TEST_CASE("crash: with --journal the hot path still allocates nothing after warm-up", "[crash][sockets]") {
   test::TempDir dir;
-  const std::string model = make_hybrid_model(dir);
-  const test::Feed feed = test::make_feed(20, 6000, 33);
-  zmq::context_t ctx(1);
-  feeds::ZmqSinkOptions so;
-  so.endpoints = feeds::parse_endpoints({"@inproc://ticks"}, feeds::SocketRole::Publisher);
-  so.send_hwm = 0;
-  feeds::ZmqSink ticks(ctx, so);
   EngineOptions eo;
-  eo.model_dir = model;
-  eo.sub = {">inproc://ticks"};
-  eo.pub = {"@inproc://signals"};
+  eo.model_dir = make_hybrid_model(dir);
   eo.max_instruments = 32;
   eo.max_batch = kMaxBatch;
   eo.journal_file = dir / "in.ticks";  // every tick appended, the buffer written before each wave's signals
-  eo.handle_signals = false;
-  eo.quiet = true;
-  eo.zmq_context = &ctx;
-  Engine engine(eo);
-  zmq::socket_t sub(ctx, zmq::socket_type::sub);
-  sub.set(zmq::sockopt::subscribe, "");
-  sub.set(zmq::sockopt::rcvhwm, 0);
-  sub.connect("inproc://signals");
-  REQUIRE(engine.wait_for_subscribers(1, 5s));
-  REQUIRE(ticks.wait_for_subscriptions(1, 5s));
-  std::thread loop([&] {  // only the engine's thread is watched (ZeroMQ's I/O threads allocate their own)
-    test::watch_this_thread(true);
-    engine.run();
-    test::watch_this_thread(false);
-  });
-  feeds::MessageBuilder b;
-  zmq::message_t topic, body;
-  auto send_and_drain = [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) REQUIRE(ticks.publish(feed.ticks[i].symbol, b.build_tick(feed.ticks[i]), 0));
-    for (size_t i = begin; i < end; ++i) {
-      REQUIRE(sub.recv(topic, zmq::recv_flags::none));
-      REQUIRE(sub.recv(body, zmq::recv_flags::none));
-    }
-  };
-  send_and_drain(0, 3000);  // warm-up: every instrument seen, buffers at full size
-  const uint64_t before = test::watched_allocation_count();
-  send_and_drain(3000, 6000);
-  const uint64_t allocations = test::watched_allocation_count() - before;
-  engine.request_stop();
-  loop.join();
-  CHECK(allocations == 0);
+  test::InprocEngine e(eo);
+  CHECK(test::hot_path_allocations(e, test::make_feed(20, 6000, 33)) == 0);
   CHECK(read_journal(dir / "in.ticks").keys.size() == 6000);
 }

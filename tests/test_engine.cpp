@@ -27,6 +27,7 @@
 #include "feeds/zmq_sink.h"
 #include "tests/alloc_counter.h"
 #include "tests/test_feed_util.h"
+#include "tests/test_inproc_engine.h"
 #include "tests/test_util.h"
 
 using namespace tickrt;
@@ -327,56 +328,13 @@ TEST_CASE("engine: hostile input never crashes, changes no state and shows in th
 
 TEST_CASE("engine: after warm-up the hot path allocates nothing", "[engine][sockets]") {
   test::TempDir dir;
-  const std::string model = make_model(dir, 2);
-  const Feed feed = make_feed(20, 6000, 31);
-  zmq::context_t ctx(1);
-  feeds::ZmqSinkOptions so;
-  so.endpoints = feeds::parse_endpoints({"@inproc://ticks"}, feeds::SocketRole::Publisher);
-  so.send_hwm = 0;
-  feeds::ZmqSink ticks(ctx, so);
   EngineOptions eo;
-  eo.model_dir = model;
-  eo.sub = {">inproc://ticks"};
-  eo.pub = {"@inproc://signals"};
+  eo.model_dir = make_model(dir, 2);
   eo.max_instruments = 32;
   eo.max_batch = 64;
-  eo.handle_signals = false;
-  eo.quiet = true;
-  eo.zmq_context = &ctx;
-  Engine engine(eo);
-  zmq::socket_t sub(ctx, zmq::socket_type::sub);
-  sub.set(zmq::sockopt::subscribe, "");
-  sub.set(zmq::sockopt::rcvhwm, 0);
-  sub.connect("inproc://signals");
-  REQUIRE(engine.wait_for_subscribers(1, 5s));
-  REQUIRE(ticks.wait_for_subscriptions(1, 5s));
-  // Only the engine's thread (the hot path: receive, features, step, publish) is watched; ZeroMQ's I/O threads
-  // allocate queue space of their own, which is not the engine's hot path.
-  std::thread loop([&] {
-    test::watch_this_thread(true);
-    engine.run();
-    test::watch_this_thread(false);
-  });
-  feeds::MessageBuilder b;
-  zmq::message_t topic, body;
-  auto send_and_drain = [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      feeds::TickEvent e = feed.ticks[i];
-      REQUIRE(ticks.publish(e.symbol, b.build_tick(e), 0));
-    }
-    for (size_t i = begin; i < end; ++i) {  // every tick's signal, received into reused messages
-      REQUIRE(sub.recv(topic, zmq::recv_flags::none));
-      REQUIRE(sub.recv(body, zmq::recv_flags::none));
-    }
-  };
-  send_and_drain(0, 3000);  // warm-up: every instrument seen, builders and buffers at full size
-  const uint64_t before = test::watched_allocation_count();
-  send_and_drain(3000, 6000);
-  const uint64_t allocations = test::watched_allocation_count() - before;
-  engine.request_stop();
-  loop.join();
-  CHECK(allocations == 0);
-  CHECK(engine.counters().signals == 6000);
+  test::InprocEngine e(eo);
+  CHECK(test::hot_path_allocations(e, make_feed(20, 6000, 31)) == 0);
+  CHECK(e.engine.counters().signals == 6000);
 }
 
 TEST_CASE("engine: SIGTERM, snapshot, restart and continue equals an uninterrupted run", "[engine][sockets]") {

@@ -29,6 +29,7 @@
 #include "feeds/proxy.h"
 #include "feeds/zmq_sink.h"
 #include "tests/test_feed_util.h"
+#include "tests/test_inproc_engine.h"
 #include "tests/test_util.h"
 
 using namespace tickrt;
@@ -168,32 +169,19 @@ TEST_CASE("scaleout: an engine steps only what it owns (--symbols exact, --shard
   const Feed feed = make_feed(40, 2000, 5);
   for (const bool by_list : {true, false}) {
     INFO((by_list ? "--symbols" : "--shard 1/3"));
-    zmq::context_t ctx(1);
-    feeds::ZmqSinkOptions so;
-    so.endpoints = feeds::parse_endpoints({"@inproc://ticks"}, feeds::SocketRole::Publisher);
-    so.send_hwm = 0;
-    feeds::ZmqSink ticks(ctx, so);
     EngineOptions eo;
     eo.model_dir = model;
-    eo.sub = {">inproc://ticks"};
-    eo.pub = {"@inproc://signals"};
     eo.max_instruments = 64;
     eo.max_batch = 64;
-    eo.handle_signals = false;
-    eo.quiet = true;
-    eo.zmq_context = &ctx;
     // SYM001 is listed; SYM0010 passes ZeroMQ's prefix filter "SYM001" but is not listed: the engine drops it.
     if (by_list) eo.symbols = {"SYM001", "SYM002"};
     else eo.shard_index = 1, eo.shard_count = 3;
     auto mine = [&](std::string_view s) { return by_list ? (s == "SYM001" || s == "SYM002") : owns(s, 1, 3); };
-    Engine engine(eo);
-    zmq::socket_t sub(ctx, zmq::socket_type::sub);
-    sub.set(zmq::sockopt::subscribe, "");
-    sub.set(zmq::sockopt::rcvhwm, 0);
+    test::InprocEngine inproc(eo, by_list ? 2 : 1);  // --symbols subscribes to each listed symbol
+    feeds::ZmqSink& ticks = inproc.ticks;
+    Engine& engine = inproc.engine;
+    zmq::socket_t& sub = inproc.sub;
     sub.set(zmq::sockopt::rcvtimeo, 10'000);
-    sub.connect("inproc://signals");
-    REQUIRE(engine.wait_for_subscribers(1, 5s));
-    REQUIRE(ticks.wait_for_subscriptions(by_list ? 2 : 1, 5s));
     std::thread loop([&] { engine.run(); });
 
     feeds::MessageBuilder b;
