@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/feature_spec.h"
+#include "engine/journal_replay.h"
 #include "engine/npy.h"
 #include "engine/pipeline.h"
 #include "engine/tick_adapter.h"
@@ -163,20 +164,11 @@ int run_backtest(const BacktestOptions& o) {
   uint64_t ticks = 0;
   journal::RecordView rec;
   if (o.mode == "step") {
-    while (reader.next(rec)) {
-      const feeds::Decoded d = decoder.decode(rec.topic, rec.payload);
-      if (!d.ok || d.kind != feeds::PayloadKind::Tick) continue;
-      ++ticks;
-      feeds::TickEvent e = d.tick;
-      e.recv_time_ns = rec.recv_ns;  // stamps from the journal, never the wall clock: deterministic
-      if (pipeline.full()) {
-        out.begin_flush(pipeline.pending());
-        pipeline.flush(out);
-      }
-      pipeline.submit(to_tick_in(e, rec.recv_ns));
-    }
-    out.begin_flush(pipeline.pending());
-    pipeline.flush(out);
+    auto step = [&] {
+      out.begin_flush(pipeline.pending());
+      pipeline.flush(out);
+    };
+    ticks = step_journal_ticks(reader, decoder, pipeline, step).ticks;
   } else {
     std::vector<TickIn> all;  // symbols view the memory-mapped journal, alive as long as the reader
     while (reader.next(rec)) {

@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "engine/tick_adapter.h"
+#include "engine/journal_replay.h"
 #include "feeds/journal_reader.h"
 #include "feeds/tick_codec.h"
 
@@ -77,23 +77,10 @@ RecoveryReport CrashJournal::recover(Pipeline& pipeline, std::optional<uint64_t>
         fmt::format("journal {}: the snapshot's journal position {} is not a record offset", file, r.from_offset));
   feeds::MessageDecoder decoder;
   DiscardSignals discard;
-  journal::RecordView rec;
-  while (reader.next(rec)) {
-    ++r.records;
-    const feeds::Decoded d = decoder.decode(rec.topic, rec.payload);
-    if (!d.ok || d.kind != feeds::PayloadKind::Tick) {
-      ++r.rejected;
-      continue;
-    }
-    feeds::TickEvent e = d.tick;
-    e.recv_time_ns = rec.recv_ns;
-    if (pipeline.full()) pipeline.flush(discard);
-    pipeline.submit(to_tick_in(e, rec.recv_ns));
-    ++r.ticks;
-  }
-  pipeline.flush(discard);
-  // The writer validated everything up to end_offset, so reading from a true record boundary ends exactly
-  // there; anything else means the position fell inside a record.
+  const JournalStepCounts n = step_journal_ticks(reader, decoder, pipeline, [&] { pipeline.flush(discard); });
+  r.records = n.records;
+  r.ticks = n.ticks;
+  r.rejected = n.records - n.ticks;
   if (reader.stats().end_offset != r.end_offset || !reader.stats().clean())
     throw std::runtime_error(fmt::format(
         "journal {}: replay from the snapshot's position {} ended at byte {}, the journal ends at {}: the "
