@@ -296,7 +296,7 @@ TEST_CASE("backpressure: a burst at ten times the sustained rate is answered or 
   for (const auto& [sym, seq] : tail_last) CHECK(got.at(sym).back() == seq);
 }
 
-TEST_CASE("backpressure: a publisher that vanishes and returns; gaps and restarts are counted per instrument",
+TEST_CASE("backpressure: a publisher that vanishes and returns, gaps and restarts are counted per instrument",
           "[backpressure][sockets]") {
   test::TempDir dir;
   const std::string model = small_model(dir);

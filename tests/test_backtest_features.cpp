@@ -69,7 +69,7 @@ std::string make_model(const test::TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("backtest: replay --model equals tickrt infer per instrument; sequence mode within tolerance",
+TEST_CASE("backtest: replay --model equals tickrt infer per instrument, sequence mode within tolerance",
           "[backtest]") {
   test::TempDir dir;
   std::vector<std::string> symbols;
